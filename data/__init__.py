@@ -1,0 +1,1 @@
+"""Getting outcome data in and keeping it: registry, readers, validation, store, demo cohort."""
