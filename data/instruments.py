@@ -127,7 +127,7 @@ class Instrument:
             if self.reliable_change is None:
                 raise RegistryError(
                     f"{self.key} has no reliable_change threshold. Add reliable_change = <points> "
-                    "to its definition, or use rci_method = \"jacobson-truax\"."
+                    'to its definition, or use rci_method = "jacobson-truax".'
                 )
             return float(self.reliable_change)
         sd = baseline_sd if self.rci_sd == "sample" else self.rci_sd
@@ -167,17 +167,25 @@ def _instrument_from_dict(raw: Mapping[str, Any], source: str) -> Instrument:
     where = f"{source}: instrument {key!r}" if key else f"{source}: an [[instrument]] entry"
     for req in ("key", "min", "max"):
         if req not in raw:
-            raise RegistryError(f"{where} has no '{req}'. Add {req} = ... (key, min and max are required).")
+            raise RegistryError(
+                f"{where} has no '{req}'. Add {req} = ... (key, min and max are required)."
+            )
     known = set(Instrument.__dataclass_fields__)
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise RegistryError(f"{where} has unknown field(s) {', '.join(unknown)}. Check the spelling against SPEC section 3.")
+        raise RegistryError(
+            f"{where} has unknown field(s) {', '.join(unknown)}. Check the spelling against SPEC section 3."
+        )
 
     def num(name: str, *, integer: bool = False) -> Any:
         v = raw.get(name)
         if v is None:
             return None
-        if isinstance(v, bool) or not isinstance(v, int | float) or (integer and not float(v).is_integer()):
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, int | float)
+            or (integer and not float(v).is_integer())
+        ):
             kind = "a whole number" if integer else "a number"
             raise RegistryError(f"{where}: '{name}' must be {kind}, not {v!r}.")
         return int(v) if integer else float(v)
@@ -190,7 +198,9 @@ def _instrument_from_dict(raw: Mapping[str, Any], source: str) -> Instrument:
     for name in ("caseness", "remission"):
         v = num(name)
         if v is not None and not lo <= v <= hi:
-            raise RegistryError(f"{where}: {name} = {v:g} lies outside the score range {lo:g}–{hi:g}.")
+            raise RegistryError(
+                f"{where}: {name} = {v:g} lies outside the score range {lo:g}–{hi:g}."
+            )
     items = num("items", integer=True)
     if items is not None and items < 1:
         raise RegistryError(f"{where}: items must be at least 1.")
@@ -198,25 +208,37 @@ def _instrument_from_dict(raw: Mapping[str, Any], source: str) -> Instrument:
         raise RegistryError(f"{where}: with items = {items}, item_min and item_max are needed too.")
     method = raw.get("rci_method", "threshold")
     if method not in RCI_METHODS:
-        raise RegistryError(f"{where}: rci_method must be \"threshold\" or \"jacobson-truax\", not {method!r}.")
+        raise RegistryError(
+            f'{where}: rci_method must be "threshold" or "jacobson-truax", not {method!r}.'
+        )
     reliability = num("reliability")
     rci_sd = raw.get("rci_sd")
     if method == "jacobson-truax":
         if reliability is None or not 0 < reliability < 1:
-            raise RegistryError(f"{where}: the Jacobson-Truax rule needs reliability between 0 and 1 (e.g. 0.84).")
+            raise RegistryError(
+                f"{where}: the Jacobson-Truax rule needs reliability between 0 and 1 (e.g. 0.84)."
+            )
         if rci_sd is None:
-            raise RegistryError(f"{where}: the Jacobson-Truax rule needs rci_sd: a norm SD or \"sample\".")
+            raise RegistryError(
+                f'{where}: the Jacobson-Truax rule needs rci_sd: a norm SD or "sample".'
+            )
     elif raw.get("reliable_change") is None:
-        raise RegistryError(f"{where}: give reliable_change = <points>, or rci_method = \"jacobson-truax\" with reliability and rci_sd.")
+        raise RegistryError(
+            f'{where}: give reliable_change = <points>, or rci_method = "jacobson-truax" with reliability and rci_sd.'
+        )
     if rci_sd is not None and rci_sd != "sample":
         if isinstance(rci_sd, bool) or not isinstance(rci_sd, int | float) or rci_sd <= 0:
-            raise RegistryError(f"{where}: rci_sd must be a positive number or \"sample\", not {rci_sd!r}.")
+            raise RegistryError(
+                f'{where}: rci_sd must be a positive number or "sample", not {rci_sd!r}.'
+            )
         rci_sd = float(rci_sd)
     bands_raw = raw.get("bands", [])
     try:
         bands = tuple((float(b[0]), str(b[1])) for b in bands_raw)
     except (TypeError, ValueError, IndexError):
-        raise RegistryError(f"{where}: bands must be a list of [lower bound, label] pairs.") from None
+        raise RegistryError(
+            f"{where}: bands must be a list of [lower bound, label] pairs."
+        ) from None
     if [b[0] for b in bands] != sorted(b[0] for b in bands):
         raise RegistryError(f"{where}: bands must be listed from the lowest lower bound up.")
     n_items = items or 0
@@ -227,7 +249,9 @@ def _instrument_from_dict(raw: Mapping[str, Any], source: str) -> Instrument:
     safety = num("safety_item", integer=True)
     if safety is not None and not 1 <= safety <= n_items:
         raise RegistryError(f"{where}: safety_item {safety} is outside 1–{n_items}.")
-    clusters = tuple((str(k), tuple(int(i) for i in v)) for k, v in dict(raw.get("clusters", {})).items())
+    clusters = tuple(
+        (str(k), tuple(int(i) for i in v)) for k, v in dict(raw.get("clusters", {})).items()
+    )
     return Instrument(
         key=str(raw["key"]),
         label=str(raw.get("label", "")),
@@ -258,10 +282,14 @@ def parse_instruments(text: str, source: str = "instruments file") -> tuple[Inst
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise RegistryError(f"{source} is not valid TOML ({exc}). Check the line it names.") from None
+        raise RegistryError(
+            f"{source} is not valid TOML ({exc}). Check the line it names."
+        ) from None
     entries = doc.get("instrument", [])
     if not isinstance(entries, list) or not entries:
-        raise RegistryError(f"{source} defines no instrument. Each one starts with a line [[instrument]].")
+        raise RegistryError(
+            f"{source} defines no instrument. Each one starts with a line [[instrument]]."
+        )
     return tuple(_instrument_from_dict(e, source) for e in entries)
 
 
@@ -322,7 +350,9 @@ class Registry:
         return next(i for i in self.instruments if i.key == key)
 
 
-def load_registry(practice_file: str | Path | None = None, *, practice_text: str | None = None) -> Registry:
+def load_registry(
+    practice_file: str | Path | None = None, *, practice_text: str | None = None
+) -> Registry:
     """The registry: built-ins from ``instruments.toml``, then a practice's own definitions.
 
     A practice instrument whose key matches a built-in (case- and punctuation-blind) replaces it.
@@ -334,13 +364,17 @@ def load_registry(practice_file: str | Path | None = None, *, practice_text: str
         try:
             practice_text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise RegistryError(f"Cannot read the instruments file {path} ({exc.strerror}). Check the path.") from None
+            raise RegistryError(
+                f"Cannot read the instruments file {path} ({exc.strerror}). Check the path."
+            ) from None
         extra = parse_instruments(practice_text, path.name)
     elif practice_text is not None:
         extra = parse_instruments(practice_text, "the instruments file")
     seen = {normalise_name(i.key) for i in extra}
     if len(seen) != len(extra):
-        raise RegistryError("The instruments file defines the same key twice. Give each instrument its own key.")
+        raise RegistryError(
+            "The instruments file defines the same key twice. Give each instrument its own key."
+        )
     kept = tuple(i for i in builtins if normalise_name(i.key) not in seen)
     return Registry(kept + extra)
 

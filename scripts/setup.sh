@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Set up a fresh machine for ReliefCheck: system packages (Chromium for the browser tests,
+# PostgreSQL for the shared-store tests), a virtual environment and the pinned Python packages.
+# Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want=()
+command -v chromium >/dev/null 2>&1 || want+=(chromium)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || want+=(postgresql)
+fc-list 2>/dev/null | grep -qi "dejavu" || want+=(fonts-dejavu-core)
+if [ ${#want[@]} -gt 0 ]; then
+  echo "Installing system packages: ${want[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=.venv/.requirements.sha
+sum=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+  echo "$sum" > "$stamp"
+fi
