@@ -118,11 +118,12 @@ def _problem_json(p) -> dict:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Write the synthetic demo cohort as a long CSV."""
-    from data.demo import generate_demo, write_demo_csv
+    from data.demo import DEFAULT_SEED, generate_demo, write_demo_csv
 
     if args.patients < 1:
         raise ReliefCheckError("--patients must be at least 1.")
-    frame = generate_demo(n_patients=args.patients, seed=args.seed)
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    frame = generate_demo(n_patients=args.patients, seed=seed)
     write_demo_csv(frame, args.out)
     print(f"Wrote {len(frame)} assessments of {args.patients} synthetic patients to {args.out}")
     return EXIT_OK
