@@ -129,6 +129,118 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _load_tidy(args: argparse.Namespace, registry):
+    """The tidy table from FILE (row errors reported on stderr, valid rows kept) or --db URL."""
+    if getattr(args, "db", None):
+        from data.store import open_store
+
+        if args.file:
+            raise ReliefCheckError("Give either FILE or --db URL, not both.")
+        tidy = open_store(args.db).read_tidy()
+        if tidy.empty:
+            raise ReliefCheckError(
+                "The store is empty: ingest an export first (python -m analysis ingest FILE)."
+            )
+        return tidy
+    if not args.file:
+        raise ReliefCheckError("Give an export FILE, or --db URL to analyse the store.")
+    from data.ingest import load_export
+
+    path = Path(args.file)
+    v = load_export(
+        path,
+        filename=path.name,
+        registry=registry,
+        default_protocol=getattr(args, "protocol", None),
+    )
+    if v.errors:
+        print(
+            f"{path.name}: {len(v.rejects)} rows rejected and left out; run 'validate' for the list.",
+            file=sys.stderr,
+        )
+    if v.tidy.empty:
+        raise ReliefCheckError(f"{path.name} has no valid assessments to analyse.")
+    return v.tidy
+
+
+def _figures(args: argparse.Namespace, registry, tidy):
+    from analysis.claims_config import ClaimsConfig
+    from analysis.figures import compute_figures
+
+    def progress(frac: float, msg: str) -> None:
+        if not args.quiet:
+            print(f"[{frac:4.0%}] {msg}", file=sys.stderr)
+
+    return compute_figures(tidy, registry, ClaimsConfig(), n_boot=args.n_boot, seed=args.seed,
+                           models=not args.no_models, progress=progress)  # fmt: skip
+
+
+def _write(text_or_bytes, out: str | None) -> None:
+    if out is None:
+        data = text_or_bytes if isinstance(text_or_bytes, str) else text_or_bytes.decode("utf-8")
+        sys.stdout.write(data if data.endswith("\n") else data + "\n")
+        return
+    mode = "w" if isinstance(text_or_bytes, str) else "wb"
+    kwargs = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
+    tmp = Path(out).with_name(Path(out).name + ".part")
+    with open(tmp, mode, **kwargs) as fh:
+        fh.write(text_or_bytes)
+    tmp.replace(out)  # nothing half-written stays behind
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    """Every figure of SPEC sections 4–6 as JSON, a long CSV, or Markdown tables."""
+    from analysis.summary import summary_json, summary_long
+
+    registry = _registry(args)
+    tidy = _load_tidy(args, registry)
+    fig = _figures(args, registry, tidy)
+    if args.format == "json":
+        _write(json.dumps(summary_json(fig), indent=2, allow_nan=False), args.out)
+    elif args.format == "csv":
+        from analysis.export import to_csv_bytes
+        from analysis.tables import ResearchTable
+
+        long = summary_long(summary_json(fig))
+        figures = ("value", "ci_lo", "ci_hi")
+        table = ResearchTable(
+            name="summary", title="ReliefCheck summary", frame=long,
+            count_cols=("n", "of"), derived={"n": figures, "of": figures},
+        )  # fmt: skip
+        _write(to_csv_bytes(table), args.out)
+    else:
+        from analysis.export import to_markdown
+        from analysis.research import research_tables
+
+        _write(to_markdown(research_tables(tidy, fig, registry)), args.out)
+    return EXIT_OK
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    """Write every researcher table as CSV, one XLSX with a Methods sheet, and Markdown."""
+    import datetime
+
+    from analysis.export import to_csv_bytes, to_markdown, to_xlsx_bytes
+    from analysis.methods import methods_info
+    from analysis.research import research_tables
+
+    registry = _registry(args)
+    tidy = _load_tidy(args, registry)
+    fig = _figures(args, registry, tidy)
+    tables = research_tables(tidy, fig, registry)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    methods = methods_info(registry, fig.config.to_dict(), datetime.date.today())
+    for t in tables:
+        _write(to_csv_bytes(t), str(out / f"{t.name}.csv"))
+    _write(to_xlsx_bytes(tables, methods), str(out / "reliefcheck_tables.xlsx"))
+    _write(to_markdown(tables, methods=methods), str(out / "reliefcheck_tables.md"))
+    print(
+        f"Wrote {len(tables)} tables to {out}/ (CSV each, reliefcheck_tables.xlsx, reliefcheck_tables.md)"
+    )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m analysis",
@@ -155,6 +267,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rejects", metavar="PATH", help="write the rejected rows to this CSV")
     p.add_argument("--format", choices=("text", "json"), default="text")
     instruments_option(p)
+
+    def analysis_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("file", metavar="FILE", nargs="?", help="CSV or XLSX export (or use --db)")
+        p.add_argument("--db", metavar="URL", help="analyse the outcome store at this database URL")
+        p.add_argument(
+            "--protocol", help="protocol for every row, when the file has no protocol column"
+        )
+        p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for g_av CIs")
+        p.add_argument("--seed", type=int, default=20130101, help="bootstrap seed")
+        p.add_argument("--no-models", action="store_true", help="skip the growth models")
+        p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+        instruments_option(p)
+
+    p = add("summary", cmd_summary, "every figure of the analysis (JSON, long CSV or Markdown)")
+    analysis_options(p)
+    p.add_argument("--format", choices=("json", "csv", "md"), default="json")
+    p.add_argument("--out", metavar="PATH", help="write here instead of standard output")
+
+    p = add("tables", cmd_tables, "write the researcher tables (CSV, XLSX with Methods, Markdown)")
+    analysis_options(p)
+    p.add_argument("--out", required=True, metavar="DIR")
 
     p = add("demo", cmd_demo, "write the synthetic demo cohort")
     p.add_argument("--patients", type=int, default=300)

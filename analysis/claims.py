@@ -1,0 +1,461 @@
+"""The claims scorecard (SPEC section 6): each marketing claim as a test with a verdict.
+
+Every result carries its n, estimate and CI (percentages 0–100 for shares) and the caveats that
+apply: no control group, regression to the mean, attrition (both denominators) and
+recall-window violations. Thresholds come from ``ClaimsConfig``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from dataclasses import replace as dataclasses_replace
+
+import numpy as np
+import pandas as pd
+
+from analysis.claims_config import (
+    INCONCLUSIVE,
+    NOT_SUPPORTED,
+    NOT_TESTABLE,
+    REPORTED,
+    SUPPORTED,
+    ClaimsConfig,
+)
+from analysis.rates import wilson_ci
+
+CLAIM_TEXT = {
+    "rapid-onset": "Relief begins within hours or days of the first dosing session.",
+    "intensive-faster": "An intensive retreat reaches in weeks what weekly sessions reach in months.",
+    "large-improvement": "Depression, anxiety and trauma symptoms fall substantially.",
+    "lasting": "The gains last after a brief course.",
+    "suicidal-ideation": "Suicidal thoughts drop quickly.",
+    "treatment-resistant": "It helps people other treatments failed.",
+    "initial-anxiety": "It can raise anxiety at first.",
+}
+
+NO_CONTROL = (
+    "No control group: these are changes over time in treated patients, not effects caused by "
+    "treatment."
+)
+REGRESSION = (
+    "Regression to the mean: people often start treatment when symptoms peak, so some "
+    "improvement is expected without any treatment."
+)
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """One claim tested on one instrument (or one protocol comparison)."""
+
+    id: str
+    instrument: str | None
+    verdict: str
+    n: int
+    estimate: float | None
+    ci: tuple[float | None, float | None]
+    test: str
+    caveats: tuple[str, ...] = ()
+    group: str = "all patients"
+    details: dict = field(default_factory=dict)
+
+    @property
+    def claim(self) -> str:
+        return CLAIM_TEXT[self.id]
+
+    def to_dict(self) -> dict:
+        """JSON object of SPEC section 7 (``claims`` list), with extra keys."""
+        return {
+            "id": self.id,
+            "instrument": self.instrument,
+            "verdict": self.verdict,
+            "n": int(self.n),
+            "estimate": _num(self.estimate),
+            "ci": [_num(self.ci[0]), _num(self.ci[1])],
+            "caveats": list(self.caveats),
+            "claim": self.claim,
+            "test": self.test,
+            "group": self.group,
+            "details": {k: _jsonable(v) for k, v in self.details.items()},
+        }
+
+
+def _num(x: object) -> float | None:
+    if x is None:
+        return None
+    x = float(x)  # type: ignore[arg-type]
+    return None if np.isnan(x) else x
+
+
+def _jsonable(v: object) -> object:
+    if isinstance(v, float | np.floating):
+        return _num(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v
+
+
+def share_verdict(
+    k: int, n: int, threshold: float, cfg: ClaimsConfig
+) -> tuple[str, float | None, tuple]:
+    """Verdict for 'at least ``threshold`` of patients': Wilson CI against the threshold.
+
+    supported: lower bound ≥ threshold; not supported: upper bound < threshold; inconclusive:
+    the CI straddles it, or fewer than ``cfg.min_patients`` patients. Returns the verdict, the
+    share in percent and its CI in percent.
+    """
+    if n == 0:
+        return NOT_TESTABLE, None, (None, None)
+    lo, hi = wilson_ci(np.array([k]), np.array([n]), ci=cfg.ci_level)
+    pct, ci = 100.0 * k / n, (100.0 * float(lo[0]), 100.0 * float(hi[0]))
+    if n < cfg.min_patients:
+        return INCONCLUSIVE, pct, ci
+    if ci[0] >= 100.0 * threshold:
+        return SUPPORTED, pct, ci
+    if ci[1] < 100.0 * threshold:
+        return NOT_SUPPORTED, pct, ci
+    return INCONCLUSIVE, pct, ci
+
+
+def attrition_caveat(outcomes: pd.DataFrame) -> str:
+    """Completers versus everyone who started: how many starters have no end-of-treatment score."""
+    starters = int(outcomes["has_baseline"].sum())
+    paired = int(outcomes["paired"].sum())
+    return (
+        f"Attrition: {starters - paired} of {starters} patients who started have no "
+        "end-of-treatment score; rates among everyone who started count them as not improved."
+    )
+
+
+def recall_caveat(outcomes: pd.DataFrame, instrument: str, recall_days: float | None) -> str | None:
+    """Caveat when assessments were repeated inside the instrument's recall window."""
+    n = int(outcomes["n_recall_violations"].fillna(0).sum())
+    if n == 0 or recall_days is None:
+        return None
+    pts = int((outcomes["n_recall_violations"].fillna(0) > 0).sum())
+    return (
+        f"Recall window: {n} pairs of {instrument} assessments in {pts} patients were less than "
+        f"{recall_days:g} days apart, so their answers overlap the same period."
+    )
+
+
+def standard_caveats(
+    outcomes: pd.DataFrame, instrument: str, recall_days: float | None
+) -> tuple[str, ...]:
+    """The caveats every verdict carries (SPEC section 6)."""
+    out = [NO_CONTROL, REGRESSION, attrition_caveat(outcomes)]
+    rc = recall_caveat(outcomes, instrument, recall_days)
+    if rc:
+        out.append(rc)
+    return tuple(out)
+
+
+# -- the seven claims ---------------------------------------------------------------------------
+def _flag(frame: pd.DataFrame, col: str) -> tuple[int, int]:
+    """(patients with the flag true, patients with the flag known)."""
+    v = frame[col]
+    return int(v.fillna(False).astype(bool).sum()), int(v.notna().sum())
+
+
+def _has_days(outcomes: pd.DataFrame) -> bool:
+    return bool(outcomes["first_post_day"].notna().any())
+
+
+def _not_testable(claim_id: str, instrument: str | None, why: str, test: str) -> ClaimResult:
+    return ClaimResult(claim_id, instrument, NOT_TESTABLE, 0, None, (None, None), test, (why,))
+
+
+def rapid_onset(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
+    """Share of paired patients with reliable improvement at a first post-baseline assessment
+    made within ``cfg.rapid_days`` days of baseline; supported when the Wilson lower bound
+    reaches ``cfg.rapid_share``. Patients first assessed later count as not showing rapid relief.
+    """
+    test = (
+        f"Share of paired patients whose first assessment after baseline came within "
+        f"{cfg.rapid_days:g} days and already showed reliable improvement; supported when the "
+        f"lower end of the 95% CI is at least {cfg.rapid_share:.0%}."
+    )
+    if not _has_days(out):
+        return _not_testable("rapid-onset", ins.key, "The data has no days since baseline.", test)
+    paired = out[out["paired"].fillna(False).astype(bool) & out["first_post_day"].notna()]
+    early = paired["first_post_day"] <= cfg.rapid_days
+    hit = paired["first_post_reliable_improvement"].fillna(False).astype(bool) & early
+    k, n = int(hit.sum()), len(paired)
+    verdict, pct, ci = share_verdict(k, n, cfg.rapid_share, cfg)
+    caveats = list(standard_caveats(out, ins.key, ins.recall_days))
+    late = int((~early).sum())
+    if late:
+        caveats.append(
+            f"{late} of {n} paired patients were first reassessed after {cfg.rapid_days:g} days "
+            "and count as not showing rapid relief."
+        )
+    if ins.recall_days:
+        caveats.append(
+            f"{ins.key} asks about the past {ins.recall_days:g} days, so an assessment a few days "
+            "after baseline still covers mostly the time before treatment."
+        )
+    return ClaimResult(
+        "rapid-onset", ins.key, verdict, n, pct, ci, test, tuple(caveats),
+        details={"n_first_assessed_within_window": int(early.sum()), "k": k},
+    )  # fmt: skip
+
+
+def large_improvement(
+    out: pd.DataFrame, ins, cfg: ClaimsConfig, *, claim_id: str = "large-improvement",
+    group: str = "all patients", effect: dict | None = None,
+) -> ClaimResult:  # fmt: skip
+    """Share of paired patients with reliable improvement at EOT; supported when the Wilson lower
+    bound reaches ``cfg.large_share``. The g_av with its CI is shown beside it when given.
+    """
+    test = (
+        f"Share of paired patients with reliable improvement on {ins.key} at the end of "
+        f"treatment; supported when the lower end of the 95% CI is at least {cfg.large_share:.0%}."
+    )
+    if out.empty:
+        return _not_testable(claim_id, ins.key, f"No {ins.key} scores in this group.", test)
+    k, n = _flag(out[out["paired"].fillna(False).astype(bool)], "reliable_improvement")
+    verdict, pct, ci = share_verdict(k, n, cfg.large_share, cfg)
+    starters = out[out["has_baseline"].fillna(False).astype(bool)]
+    all_k = int(starters["reliable_improvement"].fillna(False).astype(bool).sum())
+    details = {"k": k, "all_starters_n": all_k, "all_starters_of": len(starters)}
+    if effect:
+        details.update({key: effect.get(key) for key in ("g_av", "g_av_ci_lo", "g_av_ci_hi")})
+    return ClaimResult(
+        claim_id, ins.key, verdict, n, pct, ci, test,
+        standard_caveats(out, ins.key, ins.recall_days), group=group, details=details,
+    )  # fmt: skip
+
+
+def lasting(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
+    """Share of EOT responders still responding at the ``cfg.lasting_window``-day follow-up;
+    supported when the Wilson lower bound reaches ``cfg.lasting_share``.
+    """
+    w = cfg.lasting_window
+    test = (
+        f"Among patients responding at the end of treatment (at least half the baseline score "
+        f"gone) and assessed about {w} days later, the share still responding; supported when the "
+        f"lower end of the 95% CI is at least {cfg.lasting_share:.0%}."
+    )
+    col = f"sustained{w}"
+    if col not in out.columns or not out["has_follow_up"].fillna(False).any():
+        return _not_testable("lasting", ins.key, "The data has no follow-up assessments.", test)
+    k, n = _flag(out, col)
+    verdict, pct, ci = share_verdict(k, n, cfg.lasting_share, cfg)
+    responders = int(out["response"].fillna(False).astype(bool).sum())
+    caveats = [
+        *standard_caveats(out, ins.key, ins.recall_days),
+        f"Follow-up attrition: {responders - n} of {responders} end-of-treatment responders have "
+        f"no assessment in the {w}-day window; those who return may differ from those who do not.",
+    ]
+    return ClaimResult(
+        "lasting", ins.key, verdict, n, pct, ci, test, tuple(caveats),
+        details={"k": k, "eot_responders": responders},
+    )  # fmt: skip
+
+
+def initial_anxiety(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
+    """Share with reliable deterioration at session 1, reported without a verdict."""
+    test = (
+        f"Share of patients whose {ins.key} score at session 1 was reliably worse than at "
+        "baseline; reported without a verdict."
+    )
+    k, n = _flag(out, "s1_reliable_deterioration")
+    if n == 0:
+        return _not_testable("initial-anxiety", ins.key, "No session-1 scores.", test)
+    _, pct, ci = share_verdict(k, n, 0.5, cfg)
+    return ClaimResult(
+        "initial-anxiety", ins.key, REPORTED, n, pct, ci, test,
+        standard_caveats(out, ins.key, ins.recall_days), details={"k": k},
+    )  # fmt: skip
+
+
+def suicidal_ideation(safety, cfg: ClaimsConfig) -> ClaimResult:
+    """Among patients with the safety item ≥ 1 at baseline, the share with it back to 0 at
+    session 1 (verdict against ``cfg.si_share``); EOT resolution and new onset beside it.
+    """
+    instrument = safety.instrument
+    test = (
+        "Among patients who reported thoughts of death or self-harm at baseline (PHQ-9 item 9 of "
+        "1 or more), the share reporting none at session 1; supported when the lower end of the "
+        f"95% CI is at least {cfg.si_share:.0%}. End of treatment and new onset shown beside it."
+    )
+    if not safety.available:
+        return _not_testable("suicidal-ideation", instrument, safety.reason, test)
+    res = safety.resolution.groupby("timepoint", observed=True)[["n", "of"]].sum()
+    k, n = (int(res.loc["session 1", c]) if "session 1" in res.index else 0 for c in ("n", "of"))
+    verdict, pct, ci = share_verdict(k, n, cfg.si_share, cfg)
+    eot_k, eot_n = (
+        int(res.loc["end of treatment", c]) if "end of treatment" in res.index else 0
+        for c in ("n", "of")
+    )
+    onset = safety.new_onset[["n", "of"]].sum()
+    details = {
+        "k": k,
+        "eot_resolved_n": eot_k,
+        "eot_resolved_of": eot_n,
+        "new_onset_n": int(onset["n"]),
+        "new_onset_of": int(onset["of"]),
+    }
+    caveats = (
+        NO_CONTROL,
+        REGRESSION,
+        "Item 9 is a screening question, not a risk assessment; a score of 0 does not mean a "
+        "person is safe.",
+        f"New onset: {details['new_onset_n']} of {details['new_onset_of']} patients without such "
+        "thoughts at baseline reported them at a later assessment.",
+    )
+    return ClaimResult(
+        "suicidal-ideation", instrument, verdict, n, pct, ci, test, caveats, details=details
+    )
+
+
+def intensive_faster(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
+    """Intensive versus weekly: Kaplan–Meier days to reliable improvement shorter for intensive
+    (log-rank p < ``cfg.faster_alpha``) and EOT change not worse than weekly by more than
+    ``cfg.noninferiority_fraction`` × the reliable-change threshold (lower CI of the Welch
+    difference). The estimate is that difference in EOT change (intensive − weekly).
+    """
+    from analysis.effects import between_effects
+    from analysis.survival import km_by_group, logrank_test
+
+    test = (
+        f"Days to reliable improvement (Kaplan–Meier) shorter for intensive than weekly "
+        f"(log-rank p < {cfg.faster_alpha:g}), and the end-of-treatment change for intensive not "
+        f"worse than weekly by more than {cfg.noninferiority_fraction:g} × the reliable-change "
+        "threshold (lower end of the 95% CI of the difference)."
+    )
+    paired = out[out["paired"].fillna(False).astype(bool)]
+    counts = paired["protocol"].value_counts()
+    n_int, n_wk = int(counts.get("intensive", 0)), int(counts.get("weekly", 0))
+    if not _has_days(out):
+        return _not_testable(
+            "intensive-faster", ins.key, "The data has no days since baseline.", test
+        )
+    if min(n_int, n_wk) < cfg.faster_min_per_protocol:
+        return _not_testable(
+            "intensive-faster", ins.key,
+            f"Fewer than {cfg.faster_min_per_protocol} paired patients in a protocol "
+            f"(intensive {n_int}, weekly {n_wk}).", test,
+        )  # fmt: skip
+    two = paired[paired["protocol"].isin(["intensive", "weekly"]) & paired["tti_days"].notna()]
+    surv = pd.DataFrame(
+        {
+            "protocol": two["protocol"].astype(str),
+            "time": two["tti_days"],
+            "event": two["tti_event"].astype(bool).astype(int),
+        }
+    )
+    km = km_by_group(surv, "protocol", "time", "event").set_index("group")
+    lr = logrank_test(surv["time"], surv["event"], surv["protocol"])
+    obs, exp = lr.observed, lr.expected
+    faster = lr.p < cfg.faster_alpha and obs["intensive"] > exp["intensive"]
+    slower = lr.p < cfg.faster_alpha and obs["intensive"] < exp["intensive"]
+    chg = {
+        p: paired.loc[paired["protocol"] == p, "change"].to_numpy(float)
+        for p in ("intensive", "weekly")
+    }
+    diff = between_effects(chg["intensive"], chg["weekly"], ci=cfg.ci_level)
+    margin = cfg.noninferiority_fraction * float(np.nanmedian(paired["rc_threshold"]))
+    lo, hi = diff.mean_diff_ci
+    if faster and lo > -margin:
+        verdict = SUPPORTED
+    elif slower or hi < -margin:
+        verdict = NOT_SUPPORTED
+    else:
+        verdict = INCONCLUSIVE
+    details = {
+        "logrank_chi2": lr.chi2,
+        "logrank_p": lr.p,
+        "median_days_intensive": km.loc["intensive", "median"],
+        "median_days_weekly": km.loc["weekly", "median"],
+        "noninferiority_margin": margin,
+        "n_intensive": n_int,
+        "n_weekly": n_wk,
+    }
+    return ClaimResult(
+        "intensive-faster", ins.key, verdict, n_int + n_wk, diff.mean_diff, (lo, hi), test,
+        (*standard_caveats(out, ins.key, ins.recall_days),
+         "Protocols were not randomised: patients who choose a retreat may differ from those who "
+         "choose weekly sessions."),
+        group="intensive vs weekly", details=details,
+    )  # fmt: skip
+
+
+def evaluate_claims(
+    tidy: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    registry,
+    cfg: ClaimsConfig = ClaimsConfig(),  # noqa: B008 - frozen, safe as a default
+    *,
+    safety=None,
+    effects: pd.DataFrame | None = None,
+) -> list[ClaimResult]:
+    """Every claim of SPEC section 6 on one dataset.
+
+    ``outcomes`` is ``patient_outcomes(tidy, registry)``; ``safety`` a ``SafetyReport`` (computed
+    when None); ``effects`` optional ``paired_effects_by_group(..., by=["instrument"])`` rows to
+    show g_av beside the large-improvement verdicts.
+    """
+    from analysis.safety import safety_report
+
+    present = [i for i in registry if (outcomes["instrument"] == i.key).any()]
+    by_ins = {i.key: outcomes[outcomes["instrument"] == i.key] for i in present}
+    eff = {} if effects is None else {r["instrument"]: r for r in effects.to_dict("records")}
+    results: list[ClaimResult] = []
+    for ins in present:
+        results.append(rapid_onset(by_ins[ins.key], ins, cfg))
+    for ins in present:
+        results.append(intensive_faster(by_ins[ins.key], ins, cfg))
+    for ins in present:
+        results.append(large_improvement(by_ins[ins.key], ins, cfg, effect=eff.get(ins.key)))
+    for ins in present:
+        results.append(lasting(by_ins[ins.key], ins, cfg))
+    results.append(suicidal_ideation(safety or safety_report(tidy, registry), cfg))
+    for ins in present:
+        results.append(treatment_resistant(by_ins[ins.key], ins, cfg))
+    gad = registry.resolve("GAD-7")
+    if gad in by_ins:
+        results.append(initial_anxiety(by_ins[gad], registry.get(gad), cfg))
+    else:
+        results.append(
+            _not_testable(
+                "initial-anxiety",
+                "GAD-7",
+                "The data has no GAD-7 scores.",
+                "Reliable GAD-7 deterioration at session 1.",
+            )
+        )
+    if not present:
+        results = [_not_testable(c, None, "The data has no scores.", "") for c in CLAIM_TEXT]
+    return results
+
+
+def treatment_resistant(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
+    """The large-improvement test within patients recorded as treatment-resistant; the same
+    figure for the other patients goes in ``details``.
+    """
+    if (
+        "treatment_resistant" not in out.columns
+        or not out["treatment_resistant"].fillna(False).any()
+    ):
+        return _not_testable(
+            "treatment-resistant", ins.key,
+            "The data has no treatment-resistant patients recorded.",
+            "Reliable improvement at the end of treatment among treatment-resistant patients.",
+        )  # fmt: skip
+    tr = out["treatment_resistant"]
+    inside = large_improvement(
+        out[tr.fillna(False).astype(bool)],
+        ins,
+        cfg,
+        claim_id="treatment-resistant",
+        group="treatment-resistant",
+    )
+    others = large_improvement(
+        out[tr.eq(False).fillna(False)], ins, cfg, claim_id="treatment-resistant", group="others"
+    )
+    details = {**inside.details, "others_n": others.n, "others_pct": others.estimate,
+               "others_ci_lo": others.ci[0], "others_ci_hi": others.ci[1]}  # fmt: skip
+    caveats = (*inside.caveats, "Treatment resistance is as the practice recorded it.")
+    return dataclasses_replace(inside, caveats=caveats, details=details)

@@ -1,0 +1,251 @@
+"""Every figure of SPEC sections 4–6 on one dataset, computed once and shared.
+
+``fast_figures`` is what the dashboard recomputes on each filter change (outcomes, rates under both
+denominators, effect sizes without the bootstrap, Kaplan–Meier medians, protocol comparisons,
+claims); ``with_slow_figures`` adds the bootstrap CIs of g_av and the growth models. The command
+line computes both; ``analysis.summary`` turns the result into SPEC section 7's JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from analysis.assessments import Assessments
+from analysis.claims import ClaimResult, evaluate_claims
+from analysis.claims_config import ClaimsConfig
+from analysis.effects import DEFAULT_N_BOOT, DEFAULT_SEED, between_effects, paired_effects_by_group
+from analysis.funnel import inclusion_funnel
+from analysis.outcomes import FLAG_COLUMNS, as_all_starters, patient_outcomes
+from analysis.rates import rates_table
+from analysis.safety import SafetyReport, safety_report
+from analysis.survival import km_by_group, logrank_test
+from analysis.trajectories import matched_days
+from data.instruments import Registry
+
+KEYS = ["instrument", "protocol"]
+#: Matched days for the between-protocol comparison (SPEC section 5): day and ± window.
+MATCHED_DAYS, MATCHED_TOL = (14, 28), 3.0
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class Figures:
+    """All figures of one dataset; DataFrames are tidy (one row per instrument × protocol …)."""
+
+    outcomes: pd.DataFrame
+    rates: (
+        pd.DataFrame
+    )  # instrument, protocol, population ("completers"|"all starters"), flag, ...
+    effects: pd.DataFrame  # paired_effects_by_group rows by instrument × protocol
+    km: pd.DataFrame  # instrument, protocol, scale ("sessions"|"days"), n, n_events, median, CI
+    comparisons: pd.DataFrame  # one row per instrument × protocol pair
+    funnel: pd.DataFrame
+    safety: SafetyReport
+    claims: tuple[ClaimResult, ...]
+    config: ClaimsConfig
+    n_boot: int = 0
+    models: tuple = field(default=())  # GrowthResult per instrument, when computed
+
+
+def _rates(outcomes: pd.DataFrame, ci: float) -> pd.DataFrame:
+    done = rates_table(
+        outcomes[outcomes["paired"].fillna(False).astype(bool)], KEYS, FLAG_COLUMNS, ci=ci
+    )
+    start = rates_table(as_all_starters(outcomes), KEYS, FLAG_COLUMNS, missing="exclude", ci=ci)
+    return pd.concat(
+        [done.assign(population="completers"), start.assign(population="all starters")],
+        ignore_index=True,
+    )
+
+
+def _km(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Kaplan–Meier medians of time to reliable improvement, in sessions and in days."""
+    parts = []
+    timed = outcomes[outcomes["tti_event"].notna()]
+    for scale, col in (("sessions", "tti_sessions"), ("days", "tti_days")):
+        for ins, part in timed.groupby("instrument", observed=True, sort=True):
+            part = part[part[col].notna()]
+            if part.empty:
+                continue
+            frame = pd.DataFrame({
+                "protocol": part["protocol"].astype(str),
+                "time": part[col].astype(float),
+                "event": part["tti_event"].astype(bool).astype(int),
+            })  # fmt: skip
+            km = km_by_group(frame, "protocol", "time", "event").rename(
+                columns={"group": "protocol"}
+            )
+            parts.append(km.assign(instrument=ins, scale=scale))
+    if not parts:
+        return pd.DataFrame(
+            columns=[
+                "instrument",
+                "protocol",
+                "scale",
+                "n",
+                "n_events",
+                "median",
+                "median_ci_lo",
+                "median_ci_hi",
+            ]
+        )
+    out = pd.concat(parts, ignore_index=True)
+    return out[
+        [
+            "instrument",
+            "protocol",
+            "scale",
+            "n",
+            "n_events",
+            "median",
+            "median_ci_lo",
+            "median_ci_hi",
+        ]
+    ]
+
+
+def protocol_pairs(protocols: list[str]) -> list[tuple[str, str]]:
+    """Comparisons to make: intensive versus weekly first, then every other label versus weekly
+    (weekly is the reference, as in the growth model); none without a weekly group."""
+    if "weekly" not in protocols:
+        return []
+    others = sorted(p for p in protocols if p != "weekly")
+    others.sort(key=lambda p: p != "intensive")
+    return [(p, "weekly") for p in others]
+
+
+def _comparisons(
+    outcomes: pd.DataFrame, tidy: Assessments, registry: Registry, ci: float
+) -> pd.DataFrame:
+    paired = outcomes[outcomes["paired"].fillna(False).astype(bool)]
+    matched = matched_days(tidy, registry, days=MATCHED_DAYS, tol=MATCHED_TOL)
+    rows = []
+    for ins, part in paired.groupby("instrument", observed=True, sort=True):
+        for a, b in protocol_pairs(sorted(part["protocol"].dropna().astype(str).unique())):
+            ca = part.loc[part["protocol"] == a, "change"].to_numpy(float)
+            cb = part.loc[part["protocol"] == b, "change"].to_numpy(float)
+            if min(len(ca), len(cb)) < 2:
+                continue
+            eff = between_effects(ca, cb, ci=ci)
+            row = {"instrument": ins, "a": a, "b": b, "n_a": eff.n_a, "n_b": eff.n_b,
+                   "mean_change_a": eff.mean_a, "mean_change_b": eff.mean_b,
+                   "mean_diff": eff.mean_diff, "mean_diff_ci_lo": eff.mean_diff_ci[0],
+                   "mean_diff_ci_hi": eff.mean_diff_ci[1], "g_change": eff.g,
+                   "g_change_ci_lo": eff.g_ci[0], "g_change_ci_hi": eff.g_ci[1],
+                   "welch_t": eff.welch_t, "welch_df": eff.welch_df, "welch_p": eff.welch_p}  # fmt: skip
+            row.update(_logrank(part[part["protocol"].isin([a, b])]))
+            for day in MATCHED_DAYS:
+                row.update(_matched(matched, ins, a, b, day, ci))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _logrank(part: pd.DataFrame) -> dict:
+    """Log-rank on days to reliable improvement; on sessions when the data has no days."""
+    scale = "days" if part["tti_days"].notna().any() else "sessions"
+    col = "tti_days" if scale == "days" else "tti_sessions"
+    ok = part[part[col].notna() & part["tti_event"].notna()]
+    if ok["protocol"].nunique() < 2:
+        return {"logrank_scale": scale, "logrank_chi2": np.nan, "logrank_p": np.nan}
+    lr = logrank_test(
+        ok[col].astype(float), ok["tti_event"].astype(bool).astype(int), ok["protocol"].astype(str)
+    )
+    return {"logrank_scale": scale, "logrank_chi2": lr.chi2, "logrank_p": lr.p}
+
+
+def _matched(matched: pd.DataFrame, ins: str, a: str, b: str, day: float, ci: float) -> dict:
+    m = matched[(matched["instrument"] == ins) & (matched["target_day"] == day)]
+    ca = m.loc[m["protocol"] == a, "change"].to_numpy(float)
+    cb = m.loc[m["protocol"] == b, "change"].to_numpy(float)
+    key = f"day{day:g}"
+    if min(len(ca), len(cb)) < 2:
+        return {f"{key}_n_a": len(ca), f"{key}_n_b": len(cb), f"{key}_mean_diff": np.nan,
+                f"{key}_mean_diff_ci_lo": np.nan, f"{key}_mean_diff_ci_hi": np.nan, f"{key}_welch_p": np.nan}  # fmt: skip
+    eff = between_effects(ca, cb, ci=ci)
+    return {f"{key}_n_a": eff.n_a, f"{key}_n_b": eff.n_b, f"{key}_mean_diff": eff.mean_diff,
+            f"{key}_mean_diff_ci_lo": eff.mean_diff_ci[0], f"{key}_mean_diff_ci_hi": eff.mean_diff_ci[1],
+            f"{key}_welch_p": eff.welch_p}  # fmt: skip
+
+
+def fast_figures(
+    tidy: pd.DataFrame,
+    registry: Registry,
+    config: ClaimsConfig = ClaimsConfig(),  # noqa: B008 - frozen
+) -> Figures:
+    """Everything but the bootstrap CIs and the growth models (the dashboard's per-filter work)."""
+    a = Assessments.build(tidy)
+    outcomes = patient_outcomes(a, registry)
+    paired = outcomes[outcomes["paired"].fillna(False).astype(bool)]
+    effects = paired_effects_by_group(paired, KEYS, n_boot=0, ci=config.ci_level)
+    safety = safety_report(a, registry)
+    by_ins = paired_effects_by_group(paired, ["instrument"], n_boot=0, ci=config.ci_level)
+    claims = evaluate_claims(tidy, outcomes, registry, config, safety=safety, effects=by_ins)
+    return Figures(
+        outcomes=outcomes,
+        rates=_rates(outcomes, config.ci_level),
+        effects=effects,
+        km=_km(outcomes),
+        comparisons=_comparisons(outcomes, a, registry, config.ci_level),
+        funnel=inclusion_funnel(a, outcomes),
+        safety=safety,
+        claims=tuple(claims),
+        config=config,
+    )
+
+
+def with_slow_figures(
+    fig: Figures,
+    tidy: pd.DataFrame,
+    registry: Registry,
+    *,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = DEFAULT_SEED,
+    models: bool = True,
+    progress: Progress | None = None,
+) -> Figures:
+    """Add the BCa bootstrap CIs of g_av (``n_boot`` resamples) and the growth models."""
+    from analysis.growth import fit_growth_models
+
+    say = progress or (lambda _f, _m: None)
+    paired = fig.outcomes[fig.outcomes["paired"].fillna(False).astype(bool)]
+    say(0.05, f"Bootstrap confidence intervals ({n_boot} resamples)")
+    effects = paired_effects_by_group(
+        paired, KEYS, n_boot=n_boot, seed=seed, ci=fig.config.ci_level
+    )
+    by_ins = paired_effects_by_group(
+        paired, ["instrument"], n_boot=n_boot, seed=seed, ci=fig.config.ci_level
+    )
+    claims = evaluate_claims(
+        tidy, fig.outcomes, registry, fig.config, safety=fig.safety, effects=by_ins
+    )
+    fitted: tuple = ()
+    if models:
+        say(0.6, "Growth models")
+        fitted = tuple(fit_growth_models(tidy))
+    say(1.0, "Done")
+    return dataclasses.replace(
+        fig, effects=effects, claims=tuple(claims), n_boot=n_boot, models=fitted
+    )
+
+
+def compute_figures(
+    tidy: pd.DataFrame,
+    registry: Registry,
+    config: ClaimsConfig = ClaimsConfig(),  # noqa: B008 - frozen
+    *,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = DEFAULT_SEED,
+    models: bool = True,
+    progress: Progress | None = None,
+) -> Figures:
+    """Every figure, fast and slow."""
+    fig = fast_figures(tidy, registry, config)
+    return with_slow_figures(
+        fig, tidy, registry, n_boot=n_boot, seed=seed, models=models, progress=progress
+    )

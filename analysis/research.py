@@ -1,0 +1,101 @@
+"""The researcher's table set: every table of the downloads page and of ``tables``, from one
+``Figures`` bundle, in a fixed order."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.figures import Figures
+from analysis.result_tables import (
+    between_protocols_table,
+    claims_table,
+    effect_sizes_table,
+    outcome_rates_table,
+)
+from analysis.table1 import baseline_characteristics
+from analysis.tables import ResearchTable
+from data.instruments import Registry
+
+
+def survival_table(fig: Figures) -> ResearchTable:
+    """Kaplan–Meier medians of time to reliable improvement, in sessions and in days."""
+    frame = fig.km.rename(columns={"scale": "time_scale"}).reset_index(drop=True)
+    return ResearchTable(
+        name="time_to_improvement",
+        title="Time to reliable improvement (Kaplan-Meier)",
+        frame=frame,
+        notes=(
+            "Median = smallest time with S(t) <= 0.5; 95% CI from the log-transformed Greenwood "
+            "interval, as R survival's survfit. Patients who never improve reliably are censored "
+            "at their last treatment assessment.",
+        ),
+        count_cols=("n", "n_events"),
+        derived={
+            "n": ("median", "median_ci_lo", "median_ci_hi"),
+            "n_events": ("median", "median_ci_lo", "median_ci_hi"),
+        },
+        decimals={"median": 1, "median_ci_lo": 1, "median_ci_hi": 1},
+    )
+
+
+def growth_table(fig: Figures) -> ResearchTable:
+    """Fixed effects of the growth model of each instrument."""
+    rows = []
+    for m in fig.models:
+        d = m.to_dict()
+        for name, fe in (d.get("fixed_effects") or {}).items():
+            ci = fe.get("ci") or [None, None]
+            rows.append({
+                "instrument": d["instrument"], "term": name, "estimate": fe.get("estimate"),
+                "se": fe.get("se"), "ci_lo": ci[0], "ci_hi": ci[1],
+                "converged": d.get("converged"), "singular": d.get("singular"),
+                "n_patients": d.get("n_patients"), "n_obs": d.get("n_obs"),
+            })  # fmt: skip
+    cols = [
+        "instrument",
+        "term",
+        "estimate",
+        "se",
+        "ci_lo",
+        "ci_hi",
+        "converged",
+        "singular",
+        "n_patients",
+        "n_obs",
+    ]
+    return ResearchTable(
+        name="growth_models",
+        title="Growth models: score ~ session x protocol + (session | patient), REML",
+        frame=pd.DataFrame(rows, columns=cols),
+        notes=(
+            "weekly is the reference protocol; session is the dosing-session number (0 = baseline).",
+        ),
+        decimals={"estimate": 3, "se": 3, "ci_lo": 3, "ci_hi": 3},
+    )
+
+
+def research_tables(tidy: pd.DataFrame, fig: Figures, registry: Registry) -> list[ResearchTable]:
+    """Table 1, outcome rates, effect sizes, protocol comparisons, time to improvement, growth
+    models (when fitted) and the claims."""
+    rates = fig.rates.drop(columns="population")
+    done = rates[fig.rates["population"] == "completers"]
+    start = rates[fig.rates["population"] == "all starters"]
+    comp = fig.comparisons.rename(
+        columns={"g_change": "g", "g_change_ci_lo": "g_ci_lo", "g_change_ci_hi": "g_ci_hi"}
+    )
+    tables = [
+        baseline_characteristics(tidy, registry),
+        outcome_rates_table(
+            done.reset_index(drop=True), start.reset_index(drop=True), ci_level=fig.config.ci_level
+        ),
+        effect_sizes_table(fig.effects),
+    ]
+    if len(comp):
+        comp = comp[["instrument", "a", "b", "n_a", "n_b", "g", "g_ci_lo", "g_ci_hi", "mean_diff",
+                     "mean_diff_ci_lo", "mean_diff_ci_hi", "welch_p"]].assign(ci_level=fig.config.ci_level)  # fmt: skip
+        tables.append(between_protocols_table(comp))
+    tables.append(survival_table(fig))
+    if fig.models:
+        tables.append(growth_table(fig))
+    tables.append(claims_table(fig.claims))
+    return tables
