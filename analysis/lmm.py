@@ -171,7 +171,7 @@ class _Profile:
         grad = np.empty(3)
         for k in range(3):
             r, c = _ROWS[k], _COLS[k]
-            # d log|M| = 2 (K A Λ-free part): tr(M⁻¹ dM) = 2 (K A)[c, r].
+            # d log|M| = tr(M⁻¹ dM) = 2 (K A)[c, r]
             ka_cr = K[c, 0] * _a_col(self, 0, r) + K[c, 1] * _a_col(self, 1, r)
             dw00 = 2.0 * E[r, 0] * K[c, 0]
             dw11 = 2.0 * E[r, 1] * K[c, 1]

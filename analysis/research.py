@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.figures import Figures
+from analysis.growth import growth_table
 from analysis.result_tables import (
     between_protocols_table,
     claims_table,
@@ -38,37 +39,16 @@ def survival_table(fig: Figures) -> ResearchTable:
     )
 
 
-def growth_table(fig: Figures) -> ResearchTable:
-    """Fixed effects of the growth model of each instrument."""
-    rows = []
-    for m in fig.models:
-        d = m.to_dict()
-        for name, fe in (d.get("fixed_effects") or {}).items():
-            ci = fe.get("ci") or [None, None]
-            rows.append({
-                "instrument": d["instrument"], "term": name, "estimate": fe.get("estimate"),
-                "se": fe.get("se"), "ci_lo": ci[0], "ci_hi": ci[1],
-                "converged": d.get("converged"), "singular": d.get("singular"),
-                "n_patients": d.get("n_patients"), "n_obs": d.get("n_obs"),
-            })  # fmt: skip
-    cols = [
-        "instrument",
-        "term",
-        "estimate",
-        "se",
-        "ci_lo",
-        "ci_hi",
-        "converged",
-        "singular",
-        "n_patients",
-        "n_obs",
-    ]
+def growth_models_table(fig: Figures) -> ResearchTable:
+    """Fixed effects of the growth model of each instrument (``analysis.growth.growth_table``)."""
+    frame = growth_table(list(fig.models)).rename(columns={"ci_low": "ci_lo", "ci_high": "ci_hi"})
     return ResearchTable(
         name="growth_models",
         title="Growth models: score ~ session x protocol + (session | patient), REML",
-        frame=pd.DataFrame(rows, columns=cols),
+        frame=frame,
         notes=(
-            "weekly is the reference protocol; session is the dosing-session number (0 = baseline).",
+            "Session is the dosing-session number (0 = baseline); the reference protocol is "
+            "weekly (else the first label alphabetically). 95% Wald intervals.",
         ),
         decimals={"estimate": 3, "se": 3, "ci_lo": 3, "ci_hi": 3},
     )
@@ -96,6 +76,6 @@ def research_tables(tidy: pd.DataFrame, fig: Figures, registry: Registry) -> lis
         tables.append(between_protocols_table(comp))
     tables.append(survival_table(fig))
     if fig.models:
-        tables.append(growth_table(fig))
+        tables.append(growth_models_table(fig))
     tables.append(claims_table(fig.claims))
     return tables
