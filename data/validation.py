@@ -1,14 +1,31 @@
-"""Validation: ``RawTable`` → ``Validated`` (SPEC sections 2, 3 and 8; docs/architecture.md)."""
+"""Validation: ``RawTable`` → ``Validated`` (SPEC sections 2, 3 and 8; docs/validation.md).
+
+File-level problems (identifiers, missing required columns) raise ``UnusableFileError`` and
+nothing is accepted. Otherwise every row ends in exactly one place: the tidy table, the
+rejects (with its spreadsheet row and every reason), or, for an exact repeat of an earlier row,
+skipped with a warning. All rules work on whole columns at once; see docs/validation.md for
+the list of rules, their messages and the choices made.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from data.errors import Problem
+from data import rowrules
+from data.across_rows import dates_to_days, derive_phase, duplicates
+from data.cells import TEXT, Coded, int_array, take_text
+from data.dates import read_dates
+from data.errors import Problem, UnusableFileError
+from data.findings import Findings
 from data.instruments import Registry
+from data.privacy import find_identifiers
 from data.readers import RawTable
+from data.schema import OPTIONAL_DTYPES, PHASES, conform, item_columns
+from data.vocabulary import vocabulary
 
 
 @dataclass(frozen=True)
@@ -38,6 +55,252 @@ class Validated:
         return tuple(p for p in self.problems if p.severity == "warning")
 
 
-def validate(raw: RawTable, registry: Registry, *, default_protocol: str | None = None) -> Validated:
-    """Check every row of ``raw``; UnusableFileError for file-level problems."""
-    raise NotImplementedError
+NO_PROTOCOL = Problem(
+    "The file has no protocol column.",
+    "Add a protocol column (intensive, weekly, or your practice's own name for it), or choose "
+    "one protocol for the whole file when you upload it.",
+)
+
+
+def _missing_columns(cols: set[str], *, has_items: bool) -> list[Problem]:
+    """File-level problems for required columns the file does not have (protocol aside)."""
+    out = []
+    if "patient_id" not in cols:
+        out.append(
+            Problem(
+                "The file has no patient id column.",
+                "Add a column with each patient's pseudonymous id (a header such as patient_id or "
+                "Client ID), or pick it in the column mapping, then upload again.",
+            )
+        )
+    if "instrument" not in cols:
+        out.append(
+            Problem(
+                "The file has no instrument column, so the scores cannot be told apart.",
+                "Add an instrument column (PHQ-9, GAD-7, PCL-5 …), or give each instrument its own "
+                "column (phq9, gad7 …), then upload again.",
+            )
+        )
+    if "score" not in cols and not has_items:
+        out.append(
+            Problem(
+                "The file has no score column and no item columns.",
+                "Add the total score (a header such as score or total) or the item answers "
+                "(item_1 … item_k), then upload again.",
+            )
+        )
+    if not cols & {"session", "day", "date"}:
+        out.append(
+            Problem(
+                "The file has no session, day or date column, so assessments cannot be placed in time.",
+                "Add the session number (0 = baseline), the days since baseline, or the assessment "
+                "date, then upload again.",
+            )
+        )
+    return out
+
+
+def _default_protocol_note(
+    filled: np.ndarray, src: np.ndarray, default: str | None, origin: Mapping[str, str]
+) -> Problem:
+    """Warning that blank protocol cells were given the protocol chosen for the whole file."""
+    rows = ", ".join(str(int(r)) for r in src[filled][:10]) + (", …" if filled.sum() > 10 else "")
+    return Problem(
+        f"{int(filled.sum())} row(s) had no protocol (rows {rows}); they were given "
+        f"'{default}', the protocol you chose for the whole file.",
+        "Nothing to do if that is right; otherwise fill in the protocol on those rows.",
+        column=origin.get("protocol", "protocol"),
+        severity="warning",
+    )
+
+
+def _check_file(raw: RawTable, default_protocol: str | None, cells: dict[str, Coded]) -> str | None:
+    """File-level checks; raises UnusableFileError. Returns the canonical default protocol."""
+    problems = find_identifiers(raw, {c: v.values for c, v in cells.items()})
+    cols = set(raw.frame.columns)
+    chosen = (default_protocol or "").strip() or None  # an empty choice is no choice
+    problems.extend(_missing_columns(cols, has_items=bool(item_columns(raw.frame))))
+    if "protocol" not in cols and chosen is None:
+        problems.append(NO_PROTOCOL)
+    default = None
+    if chosen is not None:
+        default = rowrules.protocol_label(chosen)
+        if default is None:
+            problems.append(
+                Problem(
+                    f"The protocol chosen for the whole file ('{default_protocol}') is not a "
+                    "protocol name.",
+                    "Choose intensive, weekly or your practice's own protocol name.",
+                )
+            )
+    if len(raw.frame) == 0:
+        problems.append(
+            Problem("The file has no data rows.", "Check that you exported the right file.")
+        )
+    if problems:
+        raise UnusableFileError(problems)
+    return default
+
+
+class _Headers:
+    """The header a canonical column has in the file, per row: in a wide export the score
+    and item columns of each instrument come from their own headers ("PHQ9 Total" …)."""
+
+    def __init__(self, raw: RawTable, registry: Registry) -> None:
+        self.origin, self.keys = raw.origin, registry.keys
+        self.instrument: np.ndarray | None = None
+
+    def __call__(self, column: str, positions: np.ndarray) -> np.ndarray:
+        plain = self.origin.get(column, column)
+        per_key = [self.origin.get(f"{k}/{column}", plain) for k in self.keys]
+        if self.instrument is None or all(h == plain for h in per_key):
+            return np.full(len(positions), plain, dtype=object)
+        return np.array([*per_key, plain], dtype=object)[self.instrument[positions]]
+
+
+def _wide_keep(cells: dict[str, Coded], items: list[str], src: np.ndarray) -> np.ndarray:
+    """Long rows of a wide export worth checking: those with a score or an item answer, plus
+    the first long row of a source row that has none at all (so that row is reported)."""
+    n = len(src)
+    empty = cells["score"].blank if "score" in cells else np.ones(n, dtype=bool)
+    for c in items:
+        empty = empty & cells[c].blank
+    all_empty = pd.Series(empty).groupby(src).transform("all").to_numpy(dtype=bool)
+    first = ~pd.Series(src).duplicated().to_numpy()
+    return ~empty | (all_empty & first)
+
+
+def validate(
+    raw: RawTable, registry: Registry, *, default_protocol: str | None = None
+) -> Validated:
+    """Check every row of ``raw``; UnusableFileError for file-level problems.
+
+    Accepted rows become the conformed tidy table; each rejected row keeps its text as read,
+    its spreadsheet row and all its reasons; an exact repeat of an earlier row is skipped with
+    a warning. Dates become days since each patient's baseline (``anchors`` keeps the dates).
+    """
+    frame = raw.frame.reset_index(drop=True)
+    if "source_row" in frame:
+        src = pd.to_numeric(frame["source_row"], errors="coerce").to_numpy(dtype=np.int64)
+    else:
+        src = np.arange(2, len(frame) + 2, dtype=np.int64)
+    items = item_columns(frame)
+    wanted = [*rowrules.TEXT_COLUMNS, *OPTIONAL_DTYPES, *items]
+    cells = {c: Coded.of(frame[c]) for c in wanted if c in frame}
+    default = _check_file(raw, default_protocol, cells)
+    if raw.shape == "wide":
+        keep = _wide_keep(cells, items, src)
+        if not keep.all():
+            frame, src = frame[keep].reset_index(drop=True), src[keep]
+            cells = {c: v.subset(keep) for c, v in cells.items()}
+    n = len(frame)
+
+    headers = _Headers(raw, registry)
+
+    def cell(col: str) -> Coded:
+        return cells.get(col) or Coded.empty(n)
+
+    errors = Findings(src, headers)
+    notes = Findings(src, headers, severity="warning")
+    file_notes: list[Problem] = []
+    rules = rowrules.RowRules(cell, registry, errors, items)
+    keys = np.array([*registry.keys, ""], dtype=object)
+
+    pid = cell("patient_id")
+    errors.add(pid.blank, "patient_id", "This cell is empty.", rowrules.FIX_PATIENT)
+    inst = rules.instrument()
+    headers.instrument = inst
+    protocol, protocol_labels, filled = rules.protocol(default, "protocol" in cells)
+    if filled.any():
+        file_notes.append(_default_protocol_note(filled, src, default, raw.origin))
+    session, session_word, bad_session = rules.session()
+    day = rules.day()
+    phase_given = rules.words(
+        "phase", vocabulary().phases, list(PHASES), rowrules.FIX_PHASE_WORD, "a phase"
+    )
+    resistant = rules.words(
+        "treatment_resistant",
+        vocabulary().booleans,
+        [False, True],
+        rowrules.FIX_YES_NO,
+        "a yes/no answer",
+    )
+    phase, session = rules.phase_against_session(phase_given, session, session_word)
+    item_values, item_bad = rules.items(inst)
+    score = rules.score(inst, item_values, item_bad)
+
+    dates = cell("date")
+    timed = np.isfinite(session) | bad_session | cell("day").present | dates.present
+    timed |= session_word >= 0
+    errors.add(~timed, None, rowrules.NO_TIMING, rowrules.FIX_TIMING)
+    no_patients = pd.Index([], dtype=TEXT, name="patient_id")
+    anchors = pd.Series([], index=no_patients, dtype="datetime64[ns]", name="anchor_date")
+    if "date" in cells:
+        reading = read_dates(
+            dates,
+            patient=pid.codes,
+            session=session,
+            column=raw.origin.get("date", "date"),
+            source_row=src,
+        )
+        file_notes.extend(reading.warnings)
+        day, anchors = dates_to_days(reading, dates, pid, session, day, errors, notes)
+
+    phase = derive_phase(phase, session, day, pid.codes, inst, ~errors.flagged, keys, errors)
+    others = [cell(c).codes for c in ("site", "clinician", "route")]
+    dropped = duplicates(
+        ~errors.flagged,
+        [pid.codes, inst, session, day],
+        [score, *item_values.values(), protocol, phase, resistant, *others],
+        errors,
+        notes,
+    )
+
+    rejected = errors.flagged
+    accepted = np.flatnonzero(~rejected & ~dropped)
+    columns = {
+        "patient_id": take_text(pid.values, pid.codes[accepted]),
+        "protocol": take_text(protocol_labels, protocol[accepted]),
+        "instrument": take_text(registry.keys, inst[accepted]),
+        "session": int_array(session[accepted]),
+        "day": day[accepted],
+        "phase": take_text(PHASES, phase[accepted]),
+        "score": score[accepted],
+    }
+    for c in ("site", "clinician", "route"):
+        if c in cells:
+            columns[c] = take_text(cells[c].values, cells[c].codes[accepted])
+    if "treatment_resistant" in cells:
+        yes_no = resistant[accepted]
+        columns["treatment_resistant"] = pd.arrays.BooleanArray(yes_no == 1, yes_no < 0)
+    for c in items:
+        columns[c] = int_array(item_values[c][accepted])
+    tidy = conform(pd.DataFrame(columns))
+
+    problems = [*raw.notes, *file_notes]
+    row_problems = errors.problems() + notes.problems()
+    problems += sorted(row_problems, key=lambda p: (p.row is None, p.row or 0))
+    return Validated(
+        tidy=tidy,
+        source_row=pd.Series(src[accepted], name="source_row", dtype="int64"),
+        rejects=_rejects(frame, src, np.flatnonzero(rejected), errors, raw.origin),
+        problems=tuple(problems),
+        anchors=anchors,
+        raw=raw,
+    )
+
+
+def _rejects(
+    frame: pd.DataFrame,
+    src: np.ndarray,
+    rows: np.ndarray,
+    errors: Findings,
+    raw_origin: Mapping[str, str],
+) -> pd.DataFrame:
+    """Rejected rows as read, under the file's own headers, with ``row`` and ``reason``."""
+    shown = frame.iloc[rows].drop(columns=["source_row"], errors="ignore")
+    shown = shown.rename(columns={c: raw_origin.get(c, c) for c in shown.columns})
+    shown = shown.rename(columns={c: f"{c} (file)" for c in ("row", "reason") if c in shown})
+    shown.insert(0, "row", src[rows])
+    shown["reason"] = errors.reasons().reindex(rows).to_numpy()
+    return shown.reset_index(drop=True)
