@@ -282,7 +282,9 @@ def suicidal_ideation(safety, cfg: ClaimsConfig) -> ClaimResult:
     )
     if not safety.available:
         return _not_testable("suicidal-ideation", instrument, safety.reason, test)
-    res = safety.resolution.groupby("timepoint", observed=True)[["n", "of"]].sum()
+    res = safety.resolution.groupby("timepoint", observed=True)[
+        ["n", "of", "n_baseline_positive"]
+    ].sum()
     k, n = (int(res.loc["session 1", c]) if "session 1" in res.index else 0 for c in ("n", "of"))
     verdict, pct, ci = share_verdict(k, n, cfg.si_share, cfg)
     eot_k, eot_n = (
@@ -297,9 +299,13 @@ def suicidal_ideation(safety, cfg: ClaimsConfig) -> ClaimResult:
         "new_onset_n": int(onset["n"]),
         "new_onset_of": int(onset["of"]),
     }
+    positive = int(res["n_baseline_positive"].max()) if len(res) else 0
     caveats = (
         NO_CONTROL,
         REGRESSION,
+        f"Attrition: of {positive} patients with such thoughts at baseline, {positive - n} have "
+        f"no item-9 answer at session 1 and {positive - eot_n} none at the end of treatment; "
+        "they are left out of these shares.",
         "Item 9 is a screening question, not a risk assessment; a score of 0 does not mean a "
         "person is safe.",
         f"New onset: {details['new_onset_n']} of {details['new_onset_of']} patients without such "
@@ -339,6 +345,14 @@ def intensive_faster(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
             f"(intensive {n_int}, weekly {n_wk}).", test,
         )  # fmt: skip
     two = paired[paired["protocol"].isin(["intensive", "weekly"]) & paired["tti_days"].notna()]
+    timed = two["protocol"].value_counts()
+    t_int, t_wk = int(timed.get("intensive", 0)), int(timed.get("weekly", 0))
+    if min(t_int, t_wk) < cfg.faster_min_per_protocol:  # e.g. one protocol recorded no days
+        return _not_testable(
+            "intensive-faster", ins.key,
+            f"Fewer than {cfg.faster_min_per_protocol} paired patients with days since baseline "
+            f"in a protocol (intensive {t_int}, weekly {t_wk}).", test,
+        )  # fmt: skip
     surv = pd.DataFrame(
         {
             "protocol": two["protocol"].astype(str),

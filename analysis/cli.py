@@ -24,9 +24,9 @@ def _registry(args: argparse.Namespace):
     return load_registry(getattr(args, "instruments", None))
 
 
-def _print_problems(problems, out=sys.stdout) -> None:
+def _print_problems(problems) -> None:
     for p in problems:
-        print(f"  {p}", file=out)
+        print(f"  {p}")  # to the current sys.stdout, so a redirect catches it
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -124,7 +124,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise ReliefCheckError("--patients must be at least 1.")
     seed = DEFAULT_SEED if args.seed is None else args.seed
     frame = generate_demo(n_patients=args.patients, seed=seed)
-    write_demo_csv(frame, args.out)
+    tmp = Path(args.out).with_name(Path(args.out).name + ".part")
+    try:
+        write_demo_csv(frame, tmp)
+        tmp.replace(args.out)  # nothing half-written stays behind
+    finally:
+        tmp.unlink(missing_ok=True)
     print(f"Wrote {len(frame)} assessments of {args.patients} synthetic patients to {args.out}")
     return EXIT_OK
 
@@ -139,7 +144,7 @@ def _load_tidy(args: argparse.Namespace, registry):
         tidy = open_store(args.db).read_tidy()
         if tidy.empty:
             raise ReliefCheckError(
-                "The store is empty: ingest an export first (python -m analysis ingest FILE)."
+                "The store is empty: upload an export in the dashboard first, or analyse a FILE."
             )
         return tidy
     if not args.file:
@@ -183,9 +188,12 @@ def _write(text_or_bytes, out: str | None) -> None:
     mode = "w" if isinstance(text_or_bytes, str) else "wb"
     kwargs = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
     tmp = Path(out).with_name(Path(out).name + ".part")
-    with open(tmp, mode, **kwargs) as fh:
-        fh.write(text_or_bytes)
-    tmp.replace(out)  # nothing half-written stays behind
+    try:
+        with open(tmp, mode, **kwargs) as fh:
+            fh.write(text_or_bytes)
+        tmp.replace(out)  # nothing half-written stays behind
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -309,6 +317,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReliefCheckError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
+    except BrokenPipeError:  # e.g. piped into head: the reader has all it wanted
+        sys.stderr.close()
+        return EXIT_OK
     except (OSError, MemoryError) as exc:
         print(f"error: {exc}. Check the path and that the file is readable.", file=sys.stderr)
         return EXIT_UNUSABLE

@@ -144,7 +144,7 @@ def summary_long(summary: dict) -> pd.DataFrame:
     for g in summary["groups"]:
         ins, prot = g["instrument"], g["protocol"]
         for key in ("n_patients", "n_with_baseline", "n_paired"):
-            add("group", ins, prot, key, g[key])
+            add("group", ins, prot, key, g[key], n=g[key])  # n: small counts get suppressed
         for key in GROUP_FIGURES:
             ci = g.get(f"{key}_ci", (None, None))
             add("group", ins, prot, key, g[key], n=g["n_paired"], ci=ci)
