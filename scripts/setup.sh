@@ -7,7 +7,6 @@ cd "$(dirname "$0")/.."
 
 want=()
 command -v chromium >/dev/null 2>&1 || want+=(chromium)
-compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || want+=(postgresql)
 fc-list 2>/dev/null | grep -qi "dejavu" || want+=(fonts-dejavu-core)
 if [ ${#want[@]} -gt 0 ]; then
   echo "Installing system packages: ${want[*]}"
@@ -15,6 +14,8 @@ if [ ${#want[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
 fi
+
+bash scripts/install_postgres.sh
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv

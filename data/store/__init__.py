@@ -1,0 +1,33 @@
+"""The outcome store (issue 4): every accepted assessment kept exactly once, uploads committed
+all or nothing, undoable, on a SQLite file or PostgreSQL. See docs/store.md.
+
+Public API::
+
+    store = open_store(url=None)            # None: $RELIEFCHECK_DB_URL, else the default file
+    result = store.commit(validated, filename=..., content_hash=content_hash(data),
+                          uploader="", replace=False)           # -> CommitResult
+    tidy = store.read_tidy()                # conformed tidy table
+    store.uploads(); store.audit_log()      # DataFrames
+    store.undo(upload_id)                   # -> UndoResult
+    store.content_version()                 # changes with every commit and undo
+"""
+
+from data.store.anchors import ANCHOR_KEY_ENV
+from data.store.engine import DB_URL_ENV, StoreError, default_db_url
+from data.store.migrations import LATEST as SCHEMA_VERSION
+from data.store.results import CommitResult
+from data.store.store import Store, content_hash, open_store
+from data.store.undo import UndoResult
+
+__all__ = [
+    "ANCHOR_KEY_ENV",
+    "DB_URL_ENV",
+    "SCHEMA_VERSION",
+    "CommitResult",
+    "Store",
+    "StoreError",
+    "UndoResult",
+    "content_hash",
+    "default_db_url",
+    "open_store",
+]

@@ -1,0 +1,187 @@
+"""Fast paths and small shared helpers for reading and writing the store.
+
+Bulk inserts go through the driver: SQLite ``executemany`` and PostgreSQL ``COPY``. Bulk reads
+fetch one result set and turn it into columns with numpy, without per-row Python code.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from itertools import islice
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, insert, select, text, update
+
+from data.store import codec
+from data.store.tables import audit_log, store_meta
+
+#: Parameters per ``IN (...)`` list (well under SQLite's and PostgreSQL's limits).
+IN_CHUNK = 900
+#: Shift that parks a patient's days out of the way while they are moved (see move_days).
+_PARK_MS = 2**61
+
+
+def now() -> str:
+    """The current time, ISO 8601 in UTC (upload and audit times; never a patient's date)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def chunks(values: Sequence[object], size: int = IN_CHUNK) -> Iterable[list[object]]:
+    """``values`` in lists of at most ``size``."""
+    it = iter(values)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def fetch_array(conn: Connection, sql: str, params: Sequence[object] = ()) -> np.ndarray:
+    """Rows of a driver-level query as a 2-D object array (0 × 0 when there are none)."""
+    dbapi = conn.connection.driver_connection
+    cur = dbapi.cursor()
+    # Millions of new row tuples would otherwise set off repeated full garbage collections.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        if conn.dialect.name == "postgresql":
+            sql = sql.replace("?", "%s")
+        cur.execute(sql, tuple(params))
+        rows = cur.fetchall()
+        if not rows:
+            return np.empty((0, 0), dtype=object)
+        out = np.empty((len(rows), len(rows[0])), dtype=object)
+        out[:] = rows
+        del rows
+        return out
+    finally:
+        cur.close()
+        if collecting:
+            gc.enable()
+
+
+def fetch_columns(conn: Connection, sql: str) -> list[tuple]:
+    """A driver-level query's result column by column (one tuple per column; [] when empty).
+
+    The fastest way from a result set to numpy/pyarrow columns: the driver builds one tuple per
+    row, and ``zip`` turns them into columns in C.
+    """
+    dbapi = conn.connection.driver_connection
+    cur = dbapi.cursor()
+    collecting = gc.isenabled()
+    gc.disable()  # see fetch_array
+    try:
+        cur.execute(sql)
+        rows = cur.fetchall()
+        return list(zip(*rows, strict=True)) if rows else []
+    finally:
+        cur.close()
+        if collecting:
+            gc.enable()
+
+
+def insert_assessments(conn: Connection, stored: pd.DataFrame, upload_id: int) -> int:
+    """Insert the rows of a stored-form frame as assessments of ``upload_id``; rows written."""
+    n = len(stored)
+    if n == 0:
+        return 0
+    columns = [[upload_id] * n, *codec.python_columns(stored)]
+    insert_columns(conn, "assessments", ("upload_id", *codec.WRITE_COLUMNS), columns)
+    return n
+
+
+def plain_columns(frame: pd.DataFrame) -> list[list[object]]:
+    """The columns of ``frame`` as lists of plain Python values, None for missing."""
+    out = []
+    for name in frame.columns:
+        col = frame[name]
+        values = col.to_numpy(dtype=object, na_value=None) if col.hasnans else col.to_numpy()
+        out.append(values.tolist())
+    return out
+
+
+def insert_columns(
+    conn: Connection, table: str, names: Sequence[str], columns: list[list[object]]
+) -> None:
+    """Insert rows given column by column, through the driver's fastest path: ``COPY`` on
+    PostgreSQL, ``executemany`` on SQLite (both inside the caller's transaction)."""
+    rows = zip(*columns, strict=True)
+    dbapi = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        with dbapi.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as cp:
+            for row in rows:  # the driver streams each row to the server
+                cp.write_row(row)
+        return
+    cur = dbapi.cursor()
+    try:
+        marks = ", ".join("?" * len(names))
+        cur.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})", rows)
+    finally:
+        cur.close()
+
+
+def move_days(conn: Connection, shifts: pd.Series) -> None:
+    """Add ``shifts[patient]`` ms to every known day of each patient's stored assessments.
+
+    Done in two steps (park far away, then land) so that the unique key never sees two rows
+    of one patient on the same day half-way through.
+    """
+    shifts = shifts[shifts != 0]
+    if shifts.empty:
+        return
+    lo_known, lo_parked = -codec.MAX_DAY_MS - 1, _PARK_MS - codec.MAX_DAY_MS - 1
+    rows = [{"p": str(p), "s": int(s), "park": _PARK_MS} for p, s in shifts.items()]
+    park = text(
+        "UPDATE assessments SET day_ms = day_ms + :park "
+        f"WHERE patient_id = :p AND day_ms > {lo_known}"
+    )
+    land = text(
+        "UPDATE assessments SET day_ms = day_ms - :park + :s "
+        f"WHERE patient_id = :p AND day_ms > {lo_parked}"
+    )
+    conn.execute(park, rows)
+    conn.execute(land, rows)
+
+
+def audit(conn: Connection, entries: list[dict[str, object]]) -> None:
+    """Append entries to the audit log: each has ``action``, optional ``upload_id`` and
+    ``patient_id``, and ``detail`` (a JSON-able dict)."""
+    if not entries:
+        return
+    at = now()
+    conn.execute(
+        insert(audit_log),
+        [
+            {
+                "at": at,
+                "action": e["action"],
+                "upload_id": e.get("upload_id"),
+                "patient_id": e.get("patient_id"),
+                "detail": json.dumps(e.get("detail", {}), sort_keys=True, default=_json_default),
+            }
+            for e in entries
+        ],
+    )
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return None if np.isnan(value) else float(value)
+    if value is pd.NA:
+        return None
+    raise TypeError(f"cannot record {type(value).__name__} in the audit log")
+
+
+def bump_content_version(conn: Connection) -> int:
+    """Count one more change of stored content (the dashboard's cache key); the new value."""
+    current = conn.execute(
+        select(store_meta.c.value).where(store_meta.c.key == "content_version")
+    ).scalar()
+    new = int(current or 0) + 1
+    conn.execute(
+        update(store_meta).where(store_meta.c.key == "content_version").values(value=str(new))
+    )
+    return new

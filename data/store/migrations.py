@@ -1,0 +1,191 @@
+"""Versioned schema migrations, applied in order when a store is opened.
+
+Each migration is frozen once released: it creates exactly what its version had, so that a store
+made by any earlier ReliefCheck is brought up to date the same way as a new one. The applied
+versions are listed in ``schema_version``. Migrations run inside one write transaction (under
+the store's write lock), so two processes opening a new store at once cannot both migrate it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    text,
+)
+
+from data.store import tables as t
+from data.store.engine import StoreError, write_transaction
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema version: its number, what it adds, and the function that adds it."""
+
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _v1_tables() -> MetaData:
+    """The schema of version 1, frozen: uploads, assessments, the audit log, store settings."""
+    md = MetaData()
+    Table(
+        "uploads",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("filename", Text, nullable=False),
+        Column("content_hash", String(64), nullable=False, index=True),
+        Column("uploader", Text, nullable=False),
+        Column("committed_at", Text, nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("undone_at", Text),
+        Column("n_rows", Integer, nullable=False),
+        Column("n_rejected", Integer, nullable=False),
+        Column("n_added", Integer, nullable=False),
+        Column("n_already_stored", Integer, nullable=False),
+        Column("n_conflicts", Integer, nullable=False),
+        Column("n_replaced", Integer, nullable=False),
+    )
+    a = Table(
+        "assessments",
+        md,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+        Column("upload_id", Integer, ForeignKey("uploads.id"), nullable=False),
+        Column("replaced_by", Integer, ForeignKey("uploads.id")),
+        Column("patient_id", Text, nullable=False),
+        Column("instrument", Text, nullable=False),
+        Column("session_key", Integer, nullable=False),
+        Column("day_ms", BigInteger, nullable=False),
+        Column("protocol", Text),
+        Column("phase", Text),
+        Column("score", Float(precision=53)),
+        Column("site", Text),
+        Column("clinician", Text),
+        Column("route", Text),
+        Column("treatment_resistant", Boolean),
+        Column("items", LargeBinary),
+    )
+    active = a.c.replaced_by.is_(None)
+    Index(
+        "uq_assessments_active_key",
+        a.c.patient_id,
+        a.c.instrument,
+        a.c.session_key,
+        a.c.day_ms,
+        unique=True,
+        sqlite_where=active,
+        postgresql_where=active,
+    )
+    Index("ix_assessments_upload", a.c.upload_id)
+    replaced = a.c.replaced_by.is_not(None)  # only the few replaced rows: never a full scan
+    Index(
+        "ix_assessments_replaced_by",
+        a.c.replaced_by,
+        sqlite_where=replaced,
+        postgresql_where=replaced,
+    )
+    Table(
+        "audit_log",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("at", Text, nullable=False),
+        Column("action", String(32), nullable=False),
+        Column("upload_id", Integer),
+        Column("patient_id", Text),
+        Column("detail", Text, nullable=False),
+    )
+    Table(
+        "store_meta",
+        md,
+        Column("key", String(64), primary_key=True),
+        Column("value", Text, nullable=False),
+    )
+    return md
+
+
+def _v1(conn: Connection) -> None:
+    _v1_tables().create_all(conn)
+    conn.execute(insert(t.store_meta).values(key="content_version", value="0"))
+
+
+def _v2(conn: Connection) -> None:
+    """Date anchors kept apart from assessments; unaligned-row counts on uploads.
+
+    Patients already stored (by version 1, which had no anchors) get a baseline anchor of
+    unknown date: their days are taken as days since baseline, as version 1 stored them.
+    """
+    md = MetaData()
+    # These two tables have not changed since version 2; a later change to either must copy its
+    # version-2 form here first.
+    for table in (t.patient_anchors, t.anchor_changes):
+        table.to_metadata(md)
+    Table("uploads", md, Column("id", Integer, primary_key=True))
+    md.create_all(conn, tables=[md.tables["patient_anchors"], md.tables["anchor_changes"]])
+    conn.execute(text("ALTER TABLE uploads ADD COLUMN n_unaligned INTEGER NOT NULL DEFAULT 0"))
+    conn.execute(
+        text(
+            "INSERT INTO patient_anchors (patient_id, anchor_ms, is_baseline, upload_id) "
+            "SELECT patient_id, NULL, :yes, MIN(upload_id) FROM assessments GROUP BY patient_id"
+        ),
+        {"yes": True},
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "uploads, assessments, audit log", _v1),
+    Migration(2, "date anchors kept apart from assessments", _v2),
+)
+LATEST = MIGRATIONS[-1].version
+
+
+def current_version(conn: Connection) -> int:
+    """The store's schema version (0 for an empty database)."""
+    t.schema_version.create(conn, checkfirst=True)
+    return int(
+        conn.execute(select(func.coalesce(func.max(t.schema_version.c.version), 0))).scalar()
+    )
+
+
+def migrate(engine: Engine, *, target: int = LATEST) -> int:
+    """Bring the store up to ``target`` (default: the latest version); the version reached."""
+    if not 0 <= target <= LATEST:
+        raise StoreError(f"There is no store schema version {target} (latest: {LATEST}).")
+    with write_transaction(engine) as conn:
+        version = current_version(conn)
+        if version > LATEST:
+            raise StoreError(
+                f"This outcome store was written by a newer ReliefCheck (schema version {version};"
+                f" this one knows up to {LATEST}). Update ReliefCheck to use it."
+            )
+        for mig in MIGRATIONS:
+            if version < mig.version <= target:
+                mig.apply(conn)
+                conn.execute(
+                    insert(t.schema_version).values(
+                        version=mig.version,
+                        applied_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                        description=mig.description,
+                    )
+                )
+                version = mig.version
+    return version

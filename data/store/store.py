@@ -1,0 +1,168 @@
+"""The outcome store: ``open_store(url)`` gives a ``Store`` to commit, read, list and undo."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import pandas as pd
+from sqlalchemy import Engine, func, inspect, select
+
+from data.store import bulk, codec
+from data.store.commit import commit
+from data.store.engine import (
+    default_db_url,
+    display_url,
+    make_engine,
+    normalise_url,
+    read_connection,
+)
+from data.store.migrations import LATEST, migrate
+from data.store.results import CommitResult
+from data.store.tables import assessments, audit_log, schema_version, store_meta, uploads
+from data.store.undo import UndoResult, undo
+
+_READ_ALL = (
+    f"SELECT {', '.join(codec.READ_COLUMNS)} FROM assessments WHERE replaced_by IS NULL ORDER BY id"
+)
+
+
+def content_hash(data: bytes) -> str:
+    """The fingerprint of an uploaded file's bytes (SHA-256, hex) that marks repeat uploads."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class Store:
+    """One outcome store (a SQLite file or a PostgreSQL database).
+
+    Every method opens its own short transaction, so one Store can serve a whole dashboard
+    process; threads may share it. ``before_commit``, when set, is called inside each commit or
+    undo transaction just before it is committed; if it raises, nothing is written.
+    """
+
+    def __init__(self, engine: Engine, *, anchor_key: str | None = None):
+        self.engine = engine
+        self._anchor_key = anchor_key
+        self.before_commit: Callable[[], None] | None = None
+
+    @property
+    def url(self) -> str:
+        """The database URL, password hidden."""
+        return display_url(self.engine.url.render_as_string(hide_password=True))
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def commit(
+        self,
+        validated: object,
+        *,
+        filename: str,
+        content_hash: str,
+        uploader: str = "",
+        replace: bool = False,
+    ) -> CommitResult:
+        """Store one validated upload, all or nothing (see data/store/commit.py)."""
+        return commit(
+            self.engine,
+            validated,
+            filename=filename,
+            content_hash=content_hash,
+            uploader=uploader,
+            replace=replace,
+            anchor_key=self._anchor_key,
+            before_commit=self.before_commit,
+        )
+
+    def undo(self, upload_id: int) -> UndoResult:
+        """Undo one upload, restoring what it replaced (see data/store/undo.py)."""
+        return undo(self.engine, upload_id, before_commit=self.before_commit)
+
+    def read_tidy(self) -> pd.DataFrame:
+        """Every stored assessment (replaced ones excepted) as a conformed tidy table, in the
+        order stored; an empty conformed table when the store is empty."""
+        with read_connection(self.engine) as conn:
+            columns = bulk.fetch_columns(conn, _READ_ALL)
+        return codec.tidy_from_stored(columns)
+
+    def is_empty(self) -> bool:
+        """True when no assessment is stored (the dashboard then shows the demo cohort)."""
+        with read_connection(self.engine) as conn:
+            return conn.execute(select(assessments.c.id).limit(1)).first() is None
+
+    def uploads(self) -> pd.DataFrame:
+        """The upload history, oldest first: upload_id, filename, content_hash, uploader,
+        committed_at and undone_at (UTC), status ("committed" or "undone"), the counts of the
+        commit, and ``n_active``: how many of its assessments are stored and not replaced."""
+        active = (
+            select(func.count())
+            .where(assessments.c.upload_id == uploads.c.id, assessments.c.replaced_by.is_(None))
+            .scalar_subquery()
+            .label("n_active")
+        )
+        with read_connection(self.engine) as conn:
+            frame = pd.read_sql(select(uploads, active).order_by(uploads.c.id), conn)
+        frame = frame.rename(columns={"id": "upload_id"})
+        for col in ("committed_at", "undone_at"):
+            frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
+        for col in ("filename", "content_hash", "uploader", "status"):
+            frame[col] = frame[col].astype("string")
+        return frame
+
+    def audit_log(self) -> pd.DataFrame:
+        """The audit log, oldest first: id, at (UTC), action, upload_id, patient_id and detail
+        (JSON text). Actions: commit, replace, nothing-new, duplicate-content, undo, restore."""
+        with read_connection(self.engine) as conn:
+            frame = pd.read_sql(select(audit_log).order_by(audit_log.c.id), conn)
+        frame["at"] = pd.to_datetime(frame["at"], utc=True, format="ISO8601")
+        frame["upload_id"] = frame["upload_id"].astype("Int64")
+        return frame
+
+    def content_version(self) -> int:
+        """A number that changes with every commit and undo (a cheap cache key)."""
+        with read_connection(self.engine) as conn:
+            value = conn.execute(
+                select(store_meta.c.value).where(store_meta.c.key == "content_version")
+            ).scalar()
+        return int(value or 0)
+
+    def schema_version(self) -> int:
+        """The store's schema version."""
+        with read_connection(self.engine) as conn:
+            return int(conn.execute(select(func.max(schema_version.c.version))).scalar() or 0)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def open_store(
+    url: str | None = None, *, anchor_key: str | None = None, upgrade: bool = True
+) -> Store:
+    """Open (and create or upgrade, unless ``upgrade`` is False) the store at ``url``.
+
+    ``url``: ``sqlite:///PATH``, a bare file path, or ``postgresql://user@host/db``; None means
+    ``$RELIEFCHECK_DB_URL``, else a SQLite file in the user's data folder (default_db_url).
+    ``anchor_key``: the practice's key for lining up dated exports (default
+    ``$RELIEFCHECK_ANCHOR_KEY``, else a key the store keeps itself; see docs/store.md).
+    """
+    engine = make_engine(normalise_url(url if url is not None else default_db_url()))
+    if upgrade:
+        with read_connection(engine) as conn:
+            has = inspect(conn).has_table("schema_version")
+            version = (
+                int(conn.execute(select(func.max(schema_version.c.version))).scalar() or 0)
+                if has
+                else 0
+            )
+        if version != LATEST:
+            migrate(engine)
+    return Store(engine, anchor_key=anchor_key)
