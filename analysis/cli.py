@@ -297,6 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
     analysis_options(p)
     p.add_argument("--out", required=True, metavar="DIR")
 
+    from analysis.cli_store import add_store_commands
+
+    add_store_commands(add, instruments_option)
+
     p = add("demo", cmd_demo, "write the synthetic demo cohort")
     p.add_argument("--patients", type=int, default=300)
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the demo's own)")
