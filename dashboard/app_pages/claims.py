@@ -1,0 +1,81 @@
+"""Claims: each marketing claim as a test, with its verdict, estimate, CI, n, the test in plain
+words and its caveats; the thresholds can be changed here."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import streamlit as st
+
+from analysis.claims_config import ClaimsConfig
+from dashboard import components as ui
+from dashboard import state
+
+CONFIG_KEY = "claims_config"
+#: Threshold widgets: field, label, kind ("share" in %, "int", "days", "alpha").
+_CONTROLS = (
+    ("rapid_days", "Rapid onset: first assessment within (days)", "days"),
+    ("rapid_share", "Rapid onset: share with reliable improvement", "share"),
+    ("large_share", "Large improvement: share with reliable improvement", "share"),
+    ("lasting_share", "Lasting: responders still responding at 90 days", "share"),
+    ("si_share", "Suicidal ideation: item 9 back to 0", "share"),
+    ("faster_alpha", "Intensive faster: log-rank significance level", "alpha"),
+    ("noninferiority_fraction", "Intensive faster: margin (× reliable-change threshold)", "share"),
+    ("min_patients", "Fewest patients for a verdict", "int"),
+)
+
+ctx = state.context()
+st.header("Claims", anchor=False)
+ui.filters_caption(ctx.filters.describe())
+st.markdown(
+    "Each claim that clinics make for ketamine-assisted psychotherapy, tested on your data. "
+    "A claim is **supported** when the whole 95% confidence interval clears its threshold, "
+    "**not supported** when even the top of the interval falls short, and **inconclusive** "
+    "otherwise or with fewer patients than the minimum."
+)
+
+config: ClaimsConfig = st.session_state.get(CONFIG_KEY, ClaimsConfig())
+with st.expander("Thresholds", icon=":material/tune:"):
+    values = {}
+    cols = st.columns(2)
+    for i, (name, label, kind) in enumerate(_CONTROLS):
+        current = getattr(config, name)
+        with cols[i % 2]:
+            if kind == "share":
+                values[name] = (
+                    st.slider(
+                        label,
+                        0,
+                        100,
+                        int(round(current * 100)),
+                        step=5,
+                        format="%d%%",
+                        key=f"claims_{name}",
+                    )
+                    / 100
+                )
+            elif kind == "alpha":
+                values[name] = st.select_slider(
+                    label, [0.001, 0.01, 0.05, 0.1], value=current, key=f"claims_{name}"
+                )
+            elif kind == "days":
+                values[name] = float(
+                    st.number_input(label, 1, 60, int(current), key=f"claims_{name}")
+                )
+            else:
+                values[name] = int(
+                    st.number_input(label, 2, 100, int(current), key=f"claims_{name}")
+                )
+    known = {f.name for f in fields(ClaimsConfig)}
+    config = ClaimsConfig(**{k: v for k, v in values.items() if k in known})
+    if config != ClaimsConfig() and st.button("Back to the defaults of the specification"):
+        for name, _, _ in _CONTROLS:
+            st.session_state.pop(f"claims_{name}", None)
+        st.session_state.pop(CONFIG_KEY, None)
+        st.rerun()
+st.session_state[CONFIG_KEY] = config
+
+# SEAM: analysis.claims has the verdict helpers but not yet the claim tests themselves; once it
+# offers a scorecard (ClaimResult list) for (outcomes, tidy, registry, config), cache it in
+# dashboard.results and draw one ui.verdict_card per result here.
+ui.not_available("The verdict cards", "the claim tests in analysis.claims")

@@ -1,0 +1,183 @@
+"""Outcomes: the inclusion funnel, rates under both denominators, the Jacobson plot, the
+waterfall of change, time to reliable improvement and the effect sizes."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, compute, results, state
+from dashboard import components as ui
+
+ctx = state.context()
+ref, reg_text, filters = ctx.ref, ctx.registry_text, ctx.filters
+st.header("Outcomes", anchor=False)
+
+o = results.outcomes(ref, reg_text, filters)
+if o.empty:
+    st.info("No patients match the current filters. Widen the filters in the sidebar.")
+    st.stop()
+instruments = compute.instrument_order(o["instrument"].astype(str).unique(), ctx.registry)
+default = "PHQ-9" if "PHQ-9" in instruments else instruments[0]
+key = st.segmented_control(
+    "Instrument", instruments, default=default, key="outcomes_instrument", required=True
+)
+key = key or default
+ins = ctx.registry.get(key)
+ui.filters_caption(filters.describe())
+mine = o.loc[(o["instrument"] == key).to_numpy()]
+paired = mine.loc[mine["paired"].to_numpy(dtype=bool)]
+
+tabs = st.tabs(
+    [
+        "Rates",
+        "Inclusion funnel",
+        "Jacobson plot",
+        "Waterfall",
+        "Time to improvement",
+        "Effect sizes",
+    ],
+    key="outcomes_tab",
+    on_change="rerun",
+)
+
+with tabs[0]:
+    if tabs[0].open:
+        rates, _ = results.rates(ref, reg_text, filters)
+        ins_rates = rates.loc[(rates["instrument"] == key).to_numpy()]
+        ui.chart(charts.rates_chart(ins_rates, instrument_label=key), key="rates")
+        ui.how_computed(
+            "Completers: patients with a baseline and an end-of-treatment score. Everyone who "
+            "started: every patient with a baseline; without an end-of-treatment score a "
+            "patient counts as not improved. Bars show the percentage, whiskers the Wilson 95% "
+            "confidence interval, the label inside the bar n of N."
+        )
+
+with tabs[1]:
+    if tabs[1].open:
+        funnel = results.funnel(ref, reg_text, filters)
+        part = funnel.loc[(funnel["instrument"] == key).to_numpy()] if len(funnel) else funnel
+        ui.chart(charts.funnel_chart(part, title=f"{key}: which patients each figure counts"))
+        ui.how_computed(
+            "Each step counts the patients who also passed every step above it: assessed at "
+            "least once; with a baseline (session 0) score; in the clinical range at baseline; "
+            "with an end-of-treatment score; with an assessment in a follow-up window (30, 90 "
+            "or 180 days after the end of treatment). Percentages are of those assessed."
+        )
+
+with tabs[2]:
+    if tabs[2].open:
+        thr = compute.thresholds(mine)
+        data = paired[["patient_id", "protocol", "baseline", "eot"]]
+        ui.chart(charts.jacobson_chart(data, instrument=ins, threshold=thr), key="jacobson")
+        ui.how_computed(
+            f"One dot per paired patient: baseline score across, end-of-treatment score up. "
+            f"Dots on the diagonal did not change. The grey band is the reliable-change "
+            f"threshold ({', '.join(f'{p}: {t:g}' for p, t in thr.items()) or 'none'} points): "
+            "inside it, the change is within measurement error. The dashed lines are the "
+            "caseness cut-off (Jacobson & Truax 1991)."
+        )
+
+with tabs[3]:
+    if tabs[3].open:
+        thr = compute.thresholds(mine)
+        ui.chart(
+            charts.waterfall_chart(
+                paired[["patient_id", "protocol", "change"]], instrument=ins, threshold=thr
+            ),
+            key="waterfall",
+        )
+        ui.how_computed(
+            "One bar per paired patient: change = baseline − end of treatment, so a bar above "
+            "zero is an improvement. Dashed lines mark reliable improvement and reliable "
+            "deterioration."
+        )
+
+with tabs[4]:
+    if tabs[4].open:
+        unit = st.radio("Time in", ["days", "sessions"], horizontal=True, key="km_unit")
+        km = results.survival(ref, reg_text, filters, key, unit)
+        lr = km.get("logrank")
+        note = None
+        if lr:
+            p = "p < 0.001" if lr["p"] < 0.001 else f"p = {lr['p']:.3f}"
+            note = f"Log-rank test between protocols: χ² = {lr['chi2']:.2f}, df = {lr['df']}, {p}"
+        title = f"{key}: time to reliable improvement ({unit})"
+        ui.chart(charts.km_chart(km.get("curves"), time_unit=unit, note=note, title=title))
+        if km["n_unknown"]:
+            st.caption(
+                f"{km['n_unknown']} paired patients have no {unit[:-1]} recorded and are left out."
+            )
+        medians = km.get("medians")
+        if isinstance(medians, pd.DataFrame) and not medians.empty:
+            shown = medians.rename(columns={"group": "protocol", "n_events": "improved"})
+            shown[f"median {unit} (95% CI)"] = [
+                f"{m:g} ({ui.ci_range(lo, hi, decimals=1)})" if pd.notna(m) else "not reached"
+                for m, lo, hi in zip(
+                    shown["median"], shown["median_ci_lo"], shown["median_ci_hi"], strict=True
+                )
+            ]
+            st.dataframe(
+                shown[["protocol", "n", "improved", f"median {unit} (95% CI)"]], hide_index=True
+            )
+        ui.how_computed(
+            f"Kaplan–Meier estimate of the share not yet reliably improved, by {unit[:-1]} "
+            "(shaded: 95% CI, Greenwood, log scale; ticks: patients censored at their last "
+            "treatment assessment without reliable improvement). The median is the first time "
+            "the curve reaches 50%. The log-rank test compares the protocols (R: survdiff)."
+        )
+
+with tabs[5]:
+    if tabs[5].open:
+        fast = results.effects_fast(ref, reg_text, filters)
+        n_pairs = results.n_paired(ref, reg_text, filters)
+        asked = st.session_state.setdefault("bootstrap_asked", set())
+        token = (ref, reg_text, filters)
+        boot = None
+        if n_pairs <= results.AUTO_BOOTSTRAP_MAX or token in asked:
+            with st.spinner("Computing bootstrap confidence intervals (2,000 resamples)…"):
+                boot = results.effects_bootstrap(ref, reg_text, filters)
+        else:
+            st.info(
+                f"The g_av intervals come from 2,000 bootstrap resamples of {n_pairs} paired "
+                "patients, which takes a few seconds."
+            )
+            if st.button("Compute g_av confidence intervals", type="primary"):
+                asked.add(token)
+                st.rerun()
+        if boot is not None:
+            rows = compute.forest_rows(compute.in_display_order(boot, ctx.registry), "g_av")
+            ui.chart(
+                charts.forest_chart(
+                    rows, measure="Hedges' g_av", title="Within-protocol change: Hedges' g_av"
+                ),
+                key="gav",
+            )
+        between = compute.between_forest_rows(fast["between"])
+        ui.chart(
+            charts.forest_chart(
+                between,
+                measure="Hedges' g on change, a − b",
+                positive="the first protocol improved more",
+                title="Between protocols: Hedges' g on change scores",
+            ),
+            key="between",
+        )
+        within = compute.in_display_order(fast["within"], ctx.registry)
+        if len(within):
+            if boot is not None:
+                boot = compute.in_display_order(boot, ctx.registry)
+            table = compute.effects_display(within, boot)
+            numbers = ("mean change (points)", "g_av", "d_z", "d_av", "d_rm")
+            st.dataframe(
+                table,
+                hide_index=True,
+                column_config={c: st.column_config.NumberColumn(format="%.2f") for c in numbers},
+            )
+        ui.how_computed(
+            "Within a protocol: Hedges' g_av = mean change / mean of the baseline and "
+            "end-of-treatment SDs, times the small-sample factor J; 95% CI by BCa bootstrap "
+            "(2,000 resamples, fixed seed). d_z = mean change / SD of change (CI from the "
+            "noncentral t). Between protocols: Hedges' g on change scores with the pooled SD, "
+            "CI from the noncentral t (positive: the first protocol improved more)."
+        )

@@ -1,0 +1,72 @@
+"""Settings: the instrument registry (built-in, or extended by a practice's instruments file)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import state
+from data.errors import ReliefCheckError
+from data.instruments import load_registry
+
+st.header("Settings", anchor=False)
+st.subheader("Instruments", anchor=False)
+st.markdown(
+    "ReliefCheck knows PHQ-9, GAD-7 and PCL-5. A practice can add its own instruments (e.g. "
+    "BDI-II, HAM-D) or change a built-in one with a TOML instruments file; see "
+    "`data/instruments.toml` for the format. The choice lasts for this browser session."
+)
+
+upload = st.file_uploader(
+    "Practice instruments file (.toml)", type=["toml"], key="instruments_file"
+)
+if upload is not None:
+    text = upload.getvalue().decode("utf-8", errors="replace")
+    if text != st.session_state.get(state.INSTRUMENTS_KEY):
+        try:
+            load_registry(practice_text=text)
+        except ReliefCheckError as err:
+            st.error(f"This instruments file cannot be used: {err}")
+        else:
+            st.session_state[state.INSTRUMENTS_KEY] = text
+            st.session_state[state.INSTRUMENTS_NAME_KEY] = upload.name
+            st.rerun()
+
+if st.session_state.get(state.INSTRUMENTS_KEY):
+    st.success(
+        f"Using the built-in instruments with {st.session_state[state.INSTRUMENTS_NAME_KEY]}."
+    )
+    if st.button("Use the built-in instruments only"):
+        st.session_state.pop(state.INSTRUMENTS_KEY, None)
+        st.session_state.pop(state.INSTRUMENTS_NAME_KEY, None)
+        st.rerun()
+
+registry = state.context().registry
+
+
+def _rule(ins) -> str:
+    if ins.rci_method == "threshold":
+        return f"{ins.reliable_change:g} points"
+    sd = "baseline SD of the group" if ins.rci_sd == "sample" else f"SD {ins.rci_sd:g}"
+    return f"Jacobson–Truax (r = {ins.reliability:g}, {sd})"
+
+
+st.dataframe(
+    pd.DataFrame(
+        {
+            "instrument": [i.key for i in registry],
+            "name": [i.display for i in registry],
+            "range": [f"{i.min:g}–{i.max:g}" for i in registry],
+            "items": [i.items for i in registry],
+            "higher is": ["worse" if i.higher_is_worse else "better" for i in registry],
+            "caseness": [i.caseness for i in registry],
+            "remission cut-off": [i.remission for i in registry],
+            "reliable change": [_rule(i) for i in registry],
+            "severity bands": [
+                ", ".join(f"{lo:g}+ {name}" for lo, name in i.bands) for i in registry
+            ],
+        }
+    ).astype({"items": "Int64"}),
+    hide_index=True,
+    column_config={"severity bands": st.column_config.TextColumn(width="large")},
+)

@@ -1,0 +1,191 @@
+"""Small building blocks shared by the pages: metric cards with n and CI, verdict cards, the
+"how this is computed" expander, notices for analyses that are not available yet, and the
+chart call every page uses."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard.chart_style import is_empty_figure
+
+#: Badge colour and plain meaning of each verdict (SPEC section 6).
+VERDICTS: dict[str, tuple[str, str]] = {
+    "supported": ("green", "the whole 95% CI clears the claim's threshold"),
+    "not supported": ("red", "even the top of the 95% CI falls short of the threshold"),
+    "inconclusive": ("orange", "the 95% CI straddles the threshold, or fewer than 10 patients"),
+    "not testable": ("gray", "the data cannot test this claim"),
+    "reported": ("blue", "reported without a verdict"),
+}
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def md_escape(text: object) -> str:
+    """Text from a user's file, safe to show inside Markdown (no links, images or styling)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+
+
+def problem_list(problems, limit: int = 30) -> None:
+    """Problems of an upload, one line each: where (row and column), what, and the fix; the
+    first ``limit`` as text, all of them in a table underneath when there are more."""
+    for p in list(problems)[:limit]:
+        where = (
+            ", ".join(
+                x
+                for x in (
+                    f"row {p.row}" if p.row is not None else "",
+                    f"column {md_escape(p.column)}" if p.column else "",
+                )
+                if x
+            )
+            or "the whole file"
+        )
+        badge = ":red-badge[error]" if p.severity == "error" else ":orange-badge[warning]"
+        st.markdown(f"{badge} **{where}**: {md_escape(p.message)}  \n**Fix:** {md_escape(p.fix)}")
+    if len(problems) > limit:
+        st.caption(f"… and {len(problems) - limit} more: the full list is in the table below.")
+
+
+def _num(x: object) -> float | None:
+    try:
+        v = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def pct_text(pct: object, decimals: int = 0) -> str:
+    """ "43%", or "–" when there is no denominator."""
+    v = _num(pct)
+    return "–" if v is None else f"{v:.{decimals}f}%"
+
+
+def ci_text(lo: object, hi: object, unit: str = "%", decimals: int = 0) -> str:
+    """ "95% CI 35–51%", or "no CI" when either end is missing."""
+    a, b = _num(lo), _num(hi)
+    if a is None or b is None:
+        return "no CI"
+    return f"95% CI {a:.{decimals}f}–{b:.{decimals}f}{unit}"
+
+
+def ci_range(lo: object, hi: object, decimals: int = 0) -> str:
+    """ "35–51" for a table column already headed "95% CI"; "–" when missing."""
+    a, b = _num(lo), _num(hi)
+    return "–" if a is None or b is None else f"{a:.{decimals}f}–{b:.{decimals}f}"
+
+
+def p_text(p: object) -> str:
+    """A p-value for display: "< 0.001" below one in a thousand, else three decimals."""
+    v = _num(p)
+    return "–" if v is None else ("< 0.001" if v < 0.001 else f"{v:.3f}")
+
+
+def metric_card(
+    label: str,
+    value: str,
+    *,
+    n: int | None = None,
+    of: int | None = None,
+    ci: tuple[object, object] | None = None,
+    note: str | None = None,
+    help: str | None = None,
+) -> None:
+    """A bordered card: the figure, then "n of N" and its 95% CI underneath, then a note."""
+    with st.container(border=True):
+        st.markdown(f"**{label}**", help=help)  # wraps, where a metric label would be cut off
+        st.metric(label, value, label_visibility="collapsed")
+        parts = []
+        if n is not None and of is not None:
+            parts.append(f"{n} of {of}")
+        elif n is not None:
+            parts.append(f"n = {n}")
+        if ci is not None:
+            parts.append(ci_text(*ci))
+        if parts:
+            st.caption(" · ".join(parts))
+        if note:
+            st.caption(note)
+
+
+def rate_card(
+    label: str,
+    row: Mapping[str, object] | None,
+    *,
+    note: str | None = None,
+    help: str | None = None,
+) -> None:
+    """A metric card from one rates row (numerator, denominator, pct, ci_lo, ci_hi)."""
+    if row is None or not row.get("denominator"):
+        metric_card(label, "–", note=note or "no patients in the denominator", help=help)
+        return
+    metric_card(
+        label,
+        pct_text(row["pct"]),
+        n=int(row["numerator"]),  # type: ignore[arg-type]
+        of=int(row["denominator"]),  # type: ignore[arg-type]
+        ci=(row["ci_lo"], row["ci_hi"]),
+        note=note,
+        help=help,
+    )
+
+
+def verdict_badge(verdict: str) -> None:
+    colour, meaning = VERDICTS.get(verdict, ("gray", ""))
+    st.badge(verdict.capitalize(), color=colour, help=meaning or None)  # type: ignore[arg-type]
+
+
+def verdict_card(result: Mapping[str, object]) -> None:
+    """One claim: its wording, verdict badge, estimate with CI and n, the test in plain words
+    and the caveats. ``result`` is a ``ClaimResult.to_dict()``."""
+    with st.container(border=True):
+        st.markdown(f"**{result.get('claim', result.get('id'))}**")
+        scope = " · ".join(str(x) for x in (result.get("instrument"), result.get("group")) if x)
+        if scope:
+            st.caption(scope)
+        verdict_badge(str(result.get("verdict", "not testable")))
+        ci = result.get("ci") or (None, None)
+        est = _num(result.get("estimate"))
+        figure = "–" if est is None else f"{est:.0f}%"
+        st.markdown(f"{figure} ({ci_text(*ci)}), n = {result.get('n', 0)}")  # type: ignore[misc]
+        if result.get("test"):
+            st.caption(f"Test: {result['test']}")
+        caveats: Sequence[str] = result.get("caveats") or ()  # type: ignore[assignment]
+        if caveats:
+            with st.expander(f"Caveats ({len(caveats)})"):
+                for c in caveats:
+                    st.markdown(f"- {c}")
+
+
+def how_computed(text: str, title: str = "How this is computed") -> None:
+    """A collapsed expander explaining a figure in plain words."""
+    with st.expander(title):
+        st.markdown(text)
+
+
+def not_available(what: str, module: str) -> None:
+    """A clearly marked place for an analysis that is not in this version yet."""
+    st.info(
+        f"**{what}**: not in this version yet (waiting on `{module}`). "
+        "Everything else on this page works.",
+        icon=":material/construction:",
+    )
+
+
+def chart(fig: go.Figure, key: str | None = None) -> None:
+    """Draw a figure with its own styling (not Streamlit's theme), full width."""
+    config = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+    if is_empty_figure(fig):
+        config["staticPlot"] = True
+    st.plotly_chart(fig, width="stretch", theme=None, config=config, key=key)
+
+
+def filters_caption(description: str, n_patients: int | None = None) -> None:
+    """A one-line reminder of the filters in force under a page title."""
+    who = f"{n_patients} patients" if n_patients is not None else ""
+    st.caption(" · ".join(x for x in (f"Filters: {description}", who) if x))

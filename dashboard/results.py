@@ -1,0 +1,183 @@
+"""Cached analysis results, keyed by (dataset content, registry, filters, settings).
+
+Large shared tables (the filtered assessments and per-patient outcomes) are cached as
+resources: one copy, read-only. Results for charts and tables are cached with
+``st.cache_data``. A filter change therefore recomputes only the figures of the page on screen;
+per-patient outcomes of the whole dataset are computed once and then filtered (see
+``dashboard.compute``). The slow figures (bootstrap intervals of g_av, growth models) have
+their own cached calls, which pages run behind a spinner and only on request for large data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from analysis.bootstrap import DEFAULT_N_BOOT
+from analysis.funnel import inclusion_funnel
+from analysis.outcomes import patient_outcomes
+from analysis.safety import safety_report
+from analysis.survival import km_by_group, km_curves, logrank_test
+from analysis.tables import prepare_for_export
+from analysis.trajectories import by_day, by_session, matched_days
+from dashboard import compute
+from dashboard.compute import Filters
+from dashboard.state import DataRef, attributes, full_tidy, registry_from_text
+from data.errors import AnalysisError
+
+#: Paired patients above which bootstrap intervals wait for the user to ask for them.
+AUTO_BOOTSTRAP_MAX = 2000
+
+
+@st.cache_resource(show_spinner="Computing per-patient outcomes…", max_entries=4)
+def _outcomes_all(ref: DataRef, reg_text: str | None) -> pd.DataFrame:
+    return patient_outcomes(full_tidy(ref), registry_from_text(reg_text))
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
+def tidy(ref: DataRef, filters: Filters) -> pd.DataFrame:
+    """The assessments of the patients who pass the filters (read-only)."""
+    return compute.filter_tidy(full_tidy(ref), attributes(ref), filters)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def outcomes(ref: DataRef, reg_text: str | None, filters: Filters) -> pd.DataFrame:
+    """Per patient × instrument outcomes under the filters (read-only)."""
+    registry = registry_from_text(reg_text)
+    if compute.outcomes_depend_on_group(registry) and filters.active:
+        return patient_outcomes(tidy(ref, filters), registry)
+    return compute.filter_outcomes(_outcomes_all(ref, reg_text), filters)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def rates(
+    ref: DataRef, reg_text: str | None, filters: Filters
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(outcome rates under both denominators, paired-data rate) per instrument × protocol."""
+    o = outcomes(ref, reg_text, filters)
+    return compute.outcome_rates(o), compute.paired_rate(o)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def rates_export(ref: DataRef, reg_text: str | None, filters: Filters):
+    """The outcome-rates researcher table, small cells suppressed and formulas neutralised."""
+    return prepare_for_export(compute.outcome_rates_research(outcomes(ref, reg_text, filters)))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def survival(
+    ref: DataRef, reg_text: str | None, filters: Filters, instrument: str, unit: str
+) -> dict[str, object]:
+    """Kaplan–Meier curves, medians and the log-rank test for one instrument and time unit."""
+    o = outcomes(ref, reg_text, filters)
+    data, n_unknown = compute.km_input(o.loc[(o["instrument"] == instrument).to_numpy()], unit)
+    out: dict[str, object] = {"n_unknown": n_unknown, "n": len(data), "logrank": None}
+    if data.empty:
+        out["curves"], out["medians"] = pd.DataFrame(), pd.DataFrame()
+        return out
+    out["curves"] = km_curves(data)
+    out["medians"] = km_by_group(data)
+    if data["protocol"].nunique() >= 2:
+        try:
+            lr = logrank_test(data["time"], data["event"], data["protocol"])
+            out["logrank"] = {"chi2": lr.chi2, "df": lr.df, "p": lr.p, "table": lr.table}
+        except AnalysisError as err:
+            out["logrank_error"] = str(err)
+    return out
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def funnel(ref: DataRef, reg_text: str | None, filters: Filters) -> pd.DataFrame:
+    """The inclusion funnel per instrument × protocol."""
+    t = tidy(ref, filters)
+    if t.empty:
+        return pd.DataFrame()
+    return inclusion_funnel(t, outcomes(ref, reg_text, filters))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def effects_fast(ref: DataRef, reg_text: str | None, filters: Filters) -> dict[str, pd.DataFrame]:
+    """Effect sizes without the bootstrap: g_av and d_z (noncentral-t CI) per instrument ×
+    protocol, and Hedges' g on change between protocols per instrument."""
+    registry = registry_from_text(reg_text)
+    o = outcomes(ref, reg_text, filters)
+    within = compute.within_effects(compute.oriented_pairs(o, registry), n_boot=0)
+    paired = o.loc[o["paired"].to_numpy(dtype=bool), ["instrument", "protocol", "change"]]
+    between = compute.between_table(
+        paired.astype({"instrument": str, "protocol": str}), ["instrument"]
+    )
+    return {"within": within, "between": between}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def effects_bootstrap(
+    ref: DataRef, reg_text: str | None, filters: Filters, n_boot: int = DEFAULT_N_BOOT
+) -> pd.DataFrame:
+    """Within-group effect sizes with the BCa bootstrap interval of g_av (slow: seconds at
+    thousands of patients)."""
+    registry = registry_from_text(reg_text)
+    pairs = compute.oriented_pairs(outcomes(ref, reg_text, filters), registry)
+    return compute.within_effects(pairs, n_boot=n_boot)
+
+
+def n_paired(ref: DataRef, reg_text: str | None, filters: Filters) -> int:
+    o = outcomes(ref, reg_text, filters)
+    return int(np.count_nonzero(o["paired"].to_numpy(dtype=bool)))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def trajectory(ref: DataRef, filters: Filters, x: str) -> pd.DataFrame:
+    """Mean score per instrument × protocol × session (x = "session") or day bin ("day")."""
+    t = tidy(ref, filters)
+    if t.empty:
+        return pd.DataFrame()
+    return by_session(t) if x == "session" else by_day(t)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def individuals(
+    ref: DataRef, filters: Filters, instrument: str, n: int, seed: int = 1
+) -> pd.DataFrame:
+    """Scores of up to ``n`` randomly chosen patients (fixed seed) on one instrument."""
+    t = tidy(ref, filters)
+    rows = t.loc[(t["instrument"] == instrument).to_numpy(dtype=bool)]
+    ids = pd.unique(rows["patient_id"])
+    if len(ids) > n:
+        ids = np.random.default_rng(seed).choice(ids, size=n, replace=False)
+    keep = rows["patient_id"].isin(ids).to_numpy(dtype=bool)
+    cols = ["patient_id", "protocol", "session", "day", "score"]
+    return rows.loc[keep, cols].astype({"session": "float64"}).reset_index(drop=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def matched(ref: DataRef, reg_text: str | None, filters: Filters) -> pd.DataFrame:
+    """Between-protocol difference in change from baseline at days 14 and 28 (± 3)."""
+    t = tidy(ref, filters)
+    if t.empty:
+        return pd.DataFrame()
+    m = matched_days(t, registry_from_text(reg_text))
+    if m.empty:
+        return pd.DataFrame()
+    m = m.astype({"instrument": str, "protocol": str})
+    return compute.between_table(m, ["instrument", "target_day"])
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def growth_models(ref: DataRef, filters: Filters) -> list:
+    """Mixed-effects growth model per instrument (slow: about a second)."""
+    from analysis.growth import fit_growth_models
+
+    t = tidy(ref, filters)
+    return [] if t.empty else fit_growth_models(t)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def safety(ref: DataRef, reg_text: str | None, filters: Filters):
+    """The safety item's tables (``analysis.safety.SafetyReport``), prevalence with Wilson CIs."""
+    report = safety_report(tidy(ref, filters), registry_from_text(reg_text))
+    if report.available and len(report.prevalence):
+        report = replace(report, prevalence=compute.with_wilson(report.prevalence))
+    return report

@@ -1,0 +1,247 @@
+"""What every page shares: the dataset, the instrument registry, the sidebar filters.
+
+The dataset is loaded through one cached function keyed on its content: the store's
+``content_version()`` when there is a store with data, else the demo cohort's parameters. Until
+something has been uploaded the dashboard shows the synthetic demo cohort under a banner that
+cannot be missed. The registry is the built-in one, or a practice's instruments file picked on
+the Settings page (kept in session state, as text). Filters live in the sidebar, are rendered
+by the app frame on every run and reach the pages through ``context()``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.compute import TR_CHOICES, Filters, filter_options, patient_attributes
+from data.errors import ReliefCheckError
+from data.instruments import Registry, load_registry
+
+#: Number of demo patients (``RELIEFCHECK_DEMO_PATIENTS`` overrides it, e.g. for speed checks).
+DEMO_PATIENTS_ENV = "RELIEFCHECK_DEMO_PATIENTS"
+INSTRUMENTS_KEY = "instruments_text"
+INSTRUMENTS_NAME_KEY = "instruments_name"
+_CONTEXT_KEY = "_reliefcheck_context"
+#: Milliseconds the last complete run took on the server.
+RUN_MS_KEY = "_reliefcheck_run_ms"
+_FILTER_KEYS = {
+    "instruments": "filter_instruments",
+    "protocols": "filter_protocols",
+    "sites": "filter_sites",
+    "routes": "filter_routes",
+}
+
+
+@dataclass(frozen=True)
+class DataRef:
+    """Which dataset is shown, identified by its content: the store's content version, or the
+    demo cohort's size, seed and generator version."""
+
+    source: str  # "store" or "demo"
+    version: str
+    url: str = ""
+    n_patients: int = 0
+    seed: int = 0
+    note: str = ""  # why the demo is shown (no store yet, store empty, store unreachable)
+
+    @property
+    def is_demo(self) -> bool:
+        return self.source == "demo"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a page needs: the dataset, the registry (and its text), the filters."""
+
+    ref: DataRef
+    registry_text: str | None
+    filters: Filters
+
+    @property
+    def registry(self) -> Registry:
+        return registry_from_text(self.registry_text)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _store_url() -> str:
+    try:
+        from data.store.engine import default_db_url
+    except ImportError:
+        return os.environ.get("RELIEFCHECK_DB_URL", "")
+    return default_db_url()
+
+
+@st.cache_resource(show_spinner=False)
+def _open_store(url: str):
+    """The outcome store, or None while ``data.store.open_store`` is not available."""
+    try:
+        from data.store import open_store  # SEAM: data/store/__init__.py (open_store) not in yet
+    except ImportError:
+        return None
+    return open_store(url)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _store_tidy(url: str, version: str) -> pd.DataFrame:
+    """The store's tidy table at one content version (read once per version)."""
+    return _open_store(url).read_tidy()
+
+
+def _demo_ref(note: str) -> DataRef:
+    from data.demo import DEFAULT_N_PATIENTS, DEFAULT_SEED, GENERATOR_VERSION
+
+    n = int(os.environ.get(DEMO_PATIENTS_ENV, DEFAULT_N_PATIENTS))
+    return DataRef(
+        "demo", f"demo-{GENERATOR_VERSION}-{n}-{DEFAULT_SEED}", "", n, DEFAULT_SEED, note
+    )
+
+
+def data_ref() -> DataRef:
+    """The dataset to show now. Asks the store for its content version on every run (cheap), so
+    an upload from another session shows up at once; the demo cohort when the store is missing,
+    empty or unreachable."""
+    url = _store_url()
+    try:
+        store = _open_store(url)
+        if store is None:
+            return _demo_ref("The outcome store is not available in this version yet.")
+        version = str(store.content_version())
+        if len(_store_tidy(url, version)) == 0:
+            return _demo_ref("Nothing has been uploaded yet.")
+    except ReliefCheckError as err:
+        return _demo_ref(f"The outcome store could not be read: {err}")
+    return DataRef("store", version, url)
+
+
+@st.cache_resource(show_spinner="Loading the assessments…", max_entries=4)
+def full_tidy(ref: DataRef) -> pd.DataFrame:
+    """The whole tidy table of ``ref`` (shared, read-only: callers must not modify it)."""
+    if ref.is_demo:
+        from data.demo import generate_demo
+
+        return generate_demo(n_patients=ref.n_patients, seed=ref.seed)
+    return _store_tidy(ref.url, ref.version)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def attributes(ref: DataRef) -> pd.DataFrame:
+    """One row per patient: protocol, site, route, treatment_resistant … (read-only)."""
+    return patient_attributes(full_tidy(ref))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def options(ref: DataRef) -> dict[str, list[str]]:
+    """The values each sidebar filter offers for this dataset."""
+    return filter_options(full_tidy(ref), attributes(ref))
+
+
+# --------------------------------------------------------------------------- registry
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def registry_from_text(text: str | None) -> Registry:
+    """The built-in registry, extended or overridden by a practice's instruments file text."""
+    return load_registry(practice_text=text) if text else load_registry()
+
+
+def registry_text() -> str | None:
+    """The practice instruments file picked on Settings (None: built-in instruments only)."""
+    return st.session_state.get(INSTRUMENTS_KEY)
+
+
+def registry_label() -> str:
+    name = st.session_state.get(INSTRUMENTS_NAME_KEY)
+    return f"built-in + {name}" if name else "built-in instruments"
+
+
+def text_key(text: str | None) -> str:
+    """Short content hash of a text (for cache keys and labels)."""
+    return hashlib.sha256((text or "").encode()).hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------- sidebar
+
+
+def _clean(key: str, allowed: list[str]) -> None:
+    """Drop selections that the current dataset no longer offers (e.g. after an upload)."""
+    chosen = st.session_state.get(key)
+    if chosen:
+        st.session_state[key] = [v for v in chosen if v in allowed]
+
+
+def sidebar_filters(ref: DataRef) -> Filters:
+    """Render the sidebar filters and return them. Empty selections mean "all"."""
+    opts = options(ref)
+    with st.sidebar:
+        st.markdown("### Filters")
+        st.caption("Apply to every page. Leave a box empty to include everyone.")
+        chosen: dict[str, tuple[str, ...]] = {}
+        labels = {
+            "instruments": "Instrument",
+            "protocols": "Protocol",
+            "sites": "Site",
+            "routes": "Route",
+        }
+        for name, label in labels.items():
+            key = _FILTER_KEYS[name]
+            if not opts[name]:
+                chosen[name] = ()
+                continue
+            _clean(key, opts[name])
+            values = st.multiselect(
+                label, opts[name], key=key, placeholder=f"All ({label.lower()}s)"
+            )
+            chosen[name] = tuple(values)
+        tr = "all"
+        if opts["treatment_resistant"]:
+            tr = st.radio(
+                "Treatment-resistant",
+                list(TR_CHOICES),
+                format_func=TR_CHOICES.get,
+                key="filter_tr",
+                help="Prior failure of at least two adequate treatments, as the practice records it.",
+            )
+    return Filters(
+        instruments=chosen["instruments"],
+        protocols=chosen["protocols"],
+        sites=chosen["sites"],
+        routes=chosen["routes"],
+        treatment_resistant=tr,
+    )
+
+
+def reset_filters() -> None:
+    """Clear every filter (e.g. after switching datasets)."""
+    for key in [*_FILTER_KEYS.values(), "filter_tr"]:
+        st.session_state.pop(key, None)
+
+
+def banner(ref: DataRef) -> None:
+    """The synthetic-data banner on every page while the demo cohort is shown."""
+    if ref.is_demo:
+        st.warning(
+            f"**Synthetic demo data**: {ref.n_patients} made-up patients, not real outcomes. "
+            f"{ref.note} Upload your practice's export on the Upload page to see your own data.",
+            icon=":material/science:",
+        )
+
+
+# --------------------------------------------------------------------------- context
+
+
+def set_context(ctx: Context) -> None:
+    st.session_state[_CONTEXT_KEY] = ctx
+
+
+def context() -> Context:
+    """The current run's dataset, registry and filters (set by the app frame)."""
+    ctx = st.session_state.get(_CONTEXT_KEY)
+    if ctx is None:  # a page run on its own, without the frame
+        ctx = Context(data_ref(), registry_text(), Filters())
+    return ctx

@@ -1,0 +1,179 @@
+"""The dashboard's glue (dashboard/compute.py): filters select whole patients, and filtering the
+outcomes of the whole table gives exactly what the analysis gives on the filtered table (the
+reference: ``patient_outcomes`` run on the filtered assessments)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.effects import between_effects, paired_effects
+from analysis.outcomes import patient_outcomes
+from dashboard import compute
+from dashboard.compute import Filters
+from data.demo import generate_demo
+from data.instruments import default_registry, load_registry
+from tests.analysis.handmade import make_tidy
+
+REG = default_registry()
+
+
+@pytest.fixture(scope="module")
+def demo():
+    tidy = generate_demo(n_patients=160, seed=7)
+    return tidy, compute.patient_attributes(tidy), patient_outcomes(tidy, REG)
+
+
+FILTERS = [
+    Filters(protocols=("intensive",)),
+    Filters(sites=("Site A", "Site C")),
+    Filters(routes=("IV",), treatment_resistant="yes"),
+    Filters(instruments=("GAD-7",), treatment_resistant="no"),
+    Filters(instruments=("PHQ-9", "PCL-5"), protocols=("weekly",), sites=("Site B",)),
+]
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=lambda f: f.describe())
+def test_filtered_outcomes_equal_outcomes_of_the_filtered_table(demo, filters):
+    tidy, attrs, outcomes = demo
+    fast = compute.filter_outcomes(outcomes, filters).reset_index(drop=True)
+    reference = patient_outcomes(compute.filter_tidy(tidy, attrs, filters), REG)
+    key = ["patient_id", "instrument"]
+    fast = fast.sort_values(key).reset_index(drop=True)
+    reference = reference.sort_values(key).reset_index(drop=True)
+    assert len(fast) > 0
+    pd.testing.assert_frame_equal(fast, reference, check_dtype=False)
+
+
+def test_filters_keep_whole_patients(demo):
+    tidy, attrs, _ = demo
+    kept = compute.filter_tidy(tidy, attrs, Filters(protocols=("weekly",)))
+    patients = set(attrs.loc[attrs["protocol"] == "weekly", "patient_id"])
+    assert set(kept["patient_id"]) == patients
+    # every assessment of those patients is kept, none of anyone else
+    assert len(kept) == int(tidy["patient_id"].isin(patients).sum())
+
+
+def test_no_filter_returns_the_table_itself(demo):
+    tidy, attrs, outcomes = demo
+    assert compute.filter_tidy(tidy, attrs, Filters()) is tidy
+    assert compute.filter_outcomes(outcomes, Filters()) is outcomes
+    assert Filters().describe() == "all patients"
+    assert not Filters().active
+
+
+def test_filter_description_in_words():
+    f = Filters(protocols=("intensive",), sites=("Site A", "Site B"), treatment_resistant="yes")
+    assert f.describe() == "protocol: intensive; site: Site A, Site B; treatment-resistant only"
+
+
+def test_filter_options_from_the_data(demo):
+    tidy, attrs, _ = demo
+    opts = compute.filter_options(tidy, attrs)
+    assert opts["instruments"] == ["GAD-7", "PCL-5", "PHQ-9"]
+    assert opts["protocols"] == ["intensive", "weekly"]
+    assert opts["treatment_resistant"] == ["all", "yes", "no"]
+
+
+def test_filter_options_without_optional_columns():
+    tidy = make_tidy([("P1", "weekly", "PHQ-9", 0, 0.0, 12.0)])
+    opts = compute.filter_options(tidy, compute.patient_attributes(tidy))
+    assert opts["sites"] == [] and opts["routes"] == [] and opts["treatment_resistant"] == []
+
+
+def test_group_dependent_threshold_detected():
+    practice = """
+[[instrument]]
+key = "HAM-D"
+min = 0
+max = 52
+rci_method = "jacobson-truax"
+reliability = 0.8
+rci_sd = "sample"
+"""
+    assert not compute.outcomes_depend_on_group(REG)  # built-ins: fixed thresholds
+    assert compute.outcomes_depend_on_group(load_registry(practice_text=practice))
+
+
+def test_instruments_in_registry_order():
+    assert compute.instrument_order(["PCL-5", "ZZZ", "GAD-7", "PHQ-9"], REG) == [
+        "PHQ-9",
+        "GAD-7",
+        "PCL-5",
+        "ZZZ",
+    ]
+
+
+def test_km_input_uses_days_or_sessions_and_counts_unknown_days():
+    # P1 improves by 6 at session 2 (day 14); P2 never does: censored at EOT (session 2, no day)
+    tidy = make_tidy(
+        [
+            ("P1", "weekly", "PHQ-9", 0, 0.0, 20.0),
+            ("P1", "weekly", "PHQ-9", 1, 7.0, 18.0),
+            ("P1", "weekly", "PHQ-9", 2, 14.0, 14.0),
+            ("P2", "weekly", "PHQ-9", 0, 0.0, 20.0),
+            ("P2", "weekly", "PHQ-9", 2, np.nan, 19.0),
+        ]
+    )
+    outcomes = patient_outcomes(tidy, REG)
+    days, unknown = compute.km_input(outcomes, "days")
+    assert days[["time", "event"]].values.tolist() == [[14.0, True]] and unknown == 1
+    sessions, unknown = compute.km_input(outcomes, "sessions")
+    assert sorted(sessions[["time", "event"]].values.tolist()) == [[2.0, False], [2.0, True]]
+    assert unknown == 0
+
+
+def test_effect_sizes_positive_for_improvement_on_a_higher_is_better_instrument():
+    practice = """
+[[instrument]]
+key = "WELL"
+min = 0
+max = 40
+higher_is_worse = false
+reliable_change = 3
+"""
+    reg = load_registry(practice_text=practice)
+    rows = []
+    for pid, (b, e) in {"A": (10, 15), "B": (12, 18), "C": (14, 20), "D": (9, 16)}.items():
+        rows += [(pid, "weekly", "WELL", 0, 0.0, b), (pid, "weekly", "WELL", 1, 7.0, e)]
+    outcomes = patient_outcomes(make_tidy(rows), reg)
+    pairs = compute.oriented_pairs(outcomes, reg)
+    effects = compute.within_effects(pairs, n_boot=0)
+    # the same figures as scoring improvement directly: "before" = EOT, "after" = baseline
+    reference = paired_effects([15, 18, 20, 16], [10, 12, 14, 9], n_boot=0)
+    assert effects["g_av"].iloc[0] == pytest.approx(reference.g_av)
+    assert effects["g_av"].iloc[0] > 0
+    assert effects["mean_change"].iloc[0] == pytest.approx(6.0)  # (5 + 6 + 6 + 7) / 4
+
+
+def test_between_table_matches_between_effects():
+    values = pd.DataFrame(
+        {
+            "instrument": ["PHQ-9"] * 7,
+            "protocol": ["weekly", "intensive", "weekly", "intensive", "weekly", "intensive", "x"],
+            "change": [3.0, 8.0, 5.0, 6.0, 4.0, 9.0, 1.0],
+        }
+    )
+    table = compute.between_table(values, ["instrument"])
+    assert table[["a", "b"]].values.tolist() == [
+        ["intensive", "weekly"],
+        ["intensive", "x"],
+        ["weekly", "x"],
+    ]
+    ref = between_effects([8.0, 6.0, 9.0], [3.0, 5.0, 4.0])
+    row = table.iloc[0]
+    assert row["g"] == pytest.approx(ref.g)
+    assert (row["g_ci_lo"], row["g_ci_hi"]) == pytest.approx(ref.g_ci)
+    assert row["welch_p"] == pytest.approx(ref.welch_p)
+    ref_x = between_effects([8.0, 6.0, 9.0], [1.0])
+    assert table.iloc[1]["g"] == pytest.approx(ref_x.g)
+    assert np.isnan(table.iloc[1]["welch_p"])  # Welch needs two patients per protocol
+
+
+def test_wilson_columns_added_in_percent():
+    frame = compute.with_wilson(pd.DataFrame({"n": [0, 5], "of": [10, 10]}))
+    # Wilson (1927) for 5 of 10: 0.2366 to 0.7634 (Newcombe 1998, method 3)
+    assert frame["ci_lo"].iloc[1] == pytest.approx(23.66, abs=0.01)
+    assert frame["ci_hi"].iloc[1] == pytest.approx(76.34, abs=0.01)
+    assert frame["ci_lo"].iloc[0] == 0.0
