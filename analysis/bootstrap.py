@@ -37,9 +37,13 @@ have 3 patients, the fewest for which g_av is defined (its small-sample factor i
 MEMORY_BUDGET_BYTES = 200 * 2**20
 """Upper bound on the working memory of one chunk of resamples."""
 
-# int64 index + int64 count + float64 count per resampled patient, and room for the exact
-# zero-spread check, which works on a quarter of a chunk at a time.
-_BYTES_PER_DRAW = 32
+# int64 index per resampled patient, and room for the exact zero-spread check, which copies the
+# indices and gathers the chosen scores of an eighth of a chunk at a time.
+_BYTES_PER_DRAW = 10
+#: Resampled patients counted at a time; small enough for the counts to stay in the CPU cache.
+_COUNT_BATCH = 2**14
+# index with offsets, int64 counts and float64 counts per patient of one counting batch
+_BYTES_PER_BATCH_SLOT = 24
 
 MomentStatistic = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 """f(mean_baseline, var_baseline, mean_eot, var_eot, n) -> statistic, vectorised over arrays.
@@ -65,15 +69,29 @@ def _nan_interval(n_used: int = 0, n_dropped: int = 0) -> BootstrapInterval:
 
 def chunk_rows(n: int, memory_budget: int = MEMORY_BUDGET_BYTES) -> int:
     """Resamples per chunk so one chunk of n-patient resamples stays within the budget."""
-    return max(1, int(memory_budget // (_BYTES_PER_DRAW * max(n, 1))))
+    n = max(n, 1)
+    room = memory_budget - _BYTES_PER_BATCH_SLOT * max(n, _COUNT_BATCH)
+    return max(1, int(room // (_BYTES_PER_DRAW * n)))
 
 
-def _exact_zero_rows(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """For each row of resample counts, whether every chosen patient has the same value."""
-    chosen = counts > 0
-    lowest = np.where(chosen, values, np.inf).min(axis=1)
-    highest = np.where(chosen, values, -np.inf).max(axis=1)
-    return lowest == highest
+def _exact_zero_rows(idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """For each row of resample indices, whether every chosen patient has the same value."""
+    chosen = values[idx]
+    return chosen.min(axis=1) == chosen.max(axis=1)
+
+
+def _weighted_sums(idx: np.ndarray, columns_t: np.ndarray, out: np.ndarray) -> None:
+    """``out[i] = Σ_j columns_t[:, idx[i, j]]``: per-patient counts of each resample (a few
+    resamples at a time, so the counts stay in the CPU cache) times the patients' columns."""
+    n = columns_t.shape[1]
+    per_batch = max(1, _COUNT_BATCH // n)
+    offsets = (np.arange(per_batch, dtype=np.int64) * n)[:, None]
+    for first in range(0, idx.shape[0], per_batch):
+        part = idx[first : first + per_batch]
+        k = part.shape[0]
+        flat = (part + offsets[:k] if k > 1 else part).ravel()
+        counts = np.bincount(flat, minlength=k * n).reshape(k, n).astype(np.float64)
+        out[first : first + k] = (columns_t @ counts.T).T
 
 
 def resample_moments(
@@ -93,7 +111,7 @@ def resample_moments(
     n = baseline.size
     centre_b, centre_e = baseline.mean(), eot.mean()
     cb, ce = baseline - centre_b, eot - centre_e
-    columns = np.column_stack([cb, cb * cb, ce, ce * ce])
+    columns_t = np.vstack([cb, cb * cb, ce, ce * ce])
     # Rows whose summed squares fall below this might be rounding noise around an exact zero;
     # they are re-checked exactly (worst-case rounding bound of the sums, with room to spare).
     eps = np.finfo(float).eps
@@ -108,22 +126,19 @@ def resample_moments(
     for start in range(0, n_boot, rows):
         m = min(rows, n_boot - start)
         idx = rng.integers(0, n, size=(m, n))
-        idx += (np.arange(m, dtype=np.int64) * n)[:, None]
-        counts = np.bincount(idx.ravel(), minlength=m * n).reshape(m, n).astype(np.float64)
-        del idx
-        chunk = counts @ columns
-        sums[start : start + m] = chunk
+        chunk = sums[start : start + m]
+        _weighted_sums(idx, columns_t, chunk)
         for col, values, tol, zero in ((0, baseline, tol_b, zero_b), (2, eot, tol_e, zero_e)):
             if np.ptp(values) == 0:
                 zero[start : start + m] = True  # every patient has the same score
                 continue
             ss = chunk[:, col + 1] - chunk[:, col] ** 2 / n
             suspect = np.flatnonzero(ss <= tol)
-            step = max(1, m // 4)
+            step = max(1, m // 8)
             for first in range(0, suspect.size, step):
                 batch = suspect[first : first + step]
-                zero[start + batch] = _exact_zero_rows(counts[batch], values)
-        del counts  # free before the next chunk is drawn, so chunks never overlap in memory
+                zero[start + batch] = _exact_zero_rows(idx[batch], values)
+        del idx  # free before the next chunk is drawn, so chunks never overlap in memory
 
     mean_b = centre_b + sums[:, 0] / n
     mean_e = centre_e + sums[:, 2] / n

@@ -355,7 +355,7 @@ def intensive_faster(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
         )  # fmt: skip
     surv = pd.DataFrame(
         {
-            "protocol": two["protocol"].astype(str),
+            "protocol": two["protocol"].astype("string[pyarrow]"),  # fast; no missing here
             "time": two["tti_days"],
             "event": two["tti_event"].astype(bool).astype(int),
         }
@@ -396,6 +396,28 @@ def intensive_faster(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
     )  # fmt: skip
 
 
+#: The outcome columns the claims read, besides ``sustained<window>`` for ``lasting``.
+#: ``evaluate_claims`` passes the claims only these, which keeps filtering wide tables cheap.
+CLAIM_COLUMNS = (
+    "instrument",
+    "protocol",
+    "paired",
+    "has_baseline",
+    "change",
+    "rc_threshold",
+    "reliable_improvement",
+    "response",
+    "first_post_day",
+    "first_post_reliable_improvement",
+    "s1_reliable_deterioration",
+    "tti_days",
+    "tti_event",
+    "has_follow_up",
+    "n_recall_violations",
+    "treatment_resistant",
+)
+
+
 def evaluate_claims(
     tidy: pd.DataFrame,
     outcomes: pd.DataFrame,
@@ -413,7 +435,10 @@ def evaluate_claims(
     """
     from analysis.safety import safety_report
 
-    present = [i for i in registry if (outcomes["instrument"] == i.key).any()]
+    wanted = {*CLAIM_COLUMNS, f"sustained{cfg.lasting_window}"}
+    outcomes = outcomes[[c for c in outcomes.columns if c in wanted]]
+    seen = set(outcomes["instrument"].dropna().unique())
+    present = [i for i in registry if i.key in seen]
     by_ins = {i.key: outcomes[outcomes["instrument"] == i.key] for i in present}
     eff = {} if effects is None else {r["instrument"]: r for r in effects.to_dict("records")}
     results: list[ClaimResult] = []

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from analysis.bootstrap import DEFAULT_N_BOOT, DEFAULT_SEED, paired_bca
 from data.errors import AnalysisError
@@ -171,7 +171,8 @@ def noncentral_t_ci(t: float, df: float, ci: float = 0.95) -> tuple[float, float
 
     def solve(target: float, direction: float) -> float:
         def f(ncp: float) -> float:
-            return float(stats.nct.cdf(t, df, ncp)) - target
+            # the noncentral t CDF (what stats.nct.cdf calls, without its per-call overhead)
+            return float(special.nctdtr(df, ncp, t)) - target
 
         step = 2.0 + abs(t) * 0.5
         inner, outer = t, t + direction * step

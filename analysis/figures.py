@@ -28,6 +28,11 @@ from analysis.trajectories import matched_days
 from data.instruments import Registry
 
 KEYS = ["instrument", "protocol"]
+#: The outcome columns each figure reads: filtering only these keeps wide tables cheap.
+_EFFECT_INPUTS = [*KEYS, "baseline", "eot"]
+_RATE_INPUTS = [*KEYS, *FLAG_COLUMNS, "has_baseline", "paired", "rc_threshold"]
+_RATE_INPUTS += ["baseline_case", "baseline", "baseline_remitted"]  # as_all_starters reads these
+_TIME_INPUTS = [*KEYS, "tti_sessions", "tti_days", "tti_event"]
 #: Matched days for the between-protocol comparison (SPEC section 5): day and ± window.
 MATCHED_DAYS, MATCHED_TOL = (14, 28), 3.0
 
@@ -39,9 +44,7 @@ class Figures:
     """All figures of one dataset; DataFrames are tidy (one row per instrument × protocol …)."""
 
     outcomes: pd.DataFrame
-    rates: (
-        pd.DataFrame
-    )  # instrument, protocol, population ("completers"|"all starters"), flag, ...
+    rates: pd.DataFrame  # instrument, protocol, population ("completers"|"all starters"), flag, ...
     effects: pd.DataFrame  # paired_effects_by_group rows by instrument × protocol
     km: pd.DataFrame  # instrument, protocol, scale ("sessions"|"days"), n, n_events, median, CI
     comparisons: pd.DataFrame  # one row per instrument × protocol pair
@@ -54,6 +57,7 @@ class Figures:
 
 
 def _rates(outcomes: pd.DataFrame, ci: float) -> pd.DataFrame:
+    outcomes = outcomes[_RATE_INPUTS]
     done = rates_table(
         outcomes[outcomes["paired"].fillna(False).astype(bool)], KEYS, FLAG_COLUMNS, ci=ci
     )
@@ -64,17 +68,23 @@ def _rates(outcomes: pd.DataFrame, ci: float) -> pd.DataFrame:
     )
 
 
+def _labels(protocol: pd.Series) -> pd.Series:
+    """Protocols as text labels, a missing one as "<NA>" (as ``astype(str)`` gives), kept as
+    Arrow strings: turning every label into a Python object is slow on large tables."""
+    return protocol.astype("string[pyarrow]").fillna("<NA>")
+
+
 def _km(outcomes: pd.DataFrame) -> pd.DataFrame:
     """Kaplan–Meier medians of time to reliable improvement, in sessions and in days."""
     parts = []
-    timed = outcomes[outcomes["tti_event"].notna()]
+    timed = outcomes.loc[outcomes["tti_event"].notna(), _TIME_INPUTS]
     for scale, col in (("sessions", "tti_sessions"), ("days", "tti_days")):
         for ins, part in timed.groupby("instrument", observed=True, sort=True):
             part = part[part[col].notna()]
             if part.empty:
                 continue
             frame = pd.DataFrame({
-                "protocol": part["protocol"].astype(str),
+                "protocol": _labels(part["protocol"]),
                 "time": part[col].astype(float),
                 "event": part["tti_event"].astype(bool).astype(int),
             })  # fmt: skip
@@ -123,11 +133,11 @@ def protocol_pairs(protocols: list[str]) -> list[tuple[str, str]]:
 def _comparisons(
     outcomes: pd.DataFrame, tidy: Assessments, registry: Registry, ci: float
 ) -> pd.DataFrame:
-    paired = outcomes[outcomes["paired"].fillna(False).astype(bool)]
+    paired = outcomes.loc[outcomes["paired"].fillna(False).astype(bool), [*_TIME_INPUTS, "change"]]
     matched = matched_days(tidy, registry, days=MATCHED_DAYS, tol=MATCHED_TOL)
     rows = []
     for ins, part in paired.groupby("instrument", observed=True, sort=True):
-        for a, b in protocol_pairs(sorted(part["protocol"].dropna().astype(str).unique())):
+        for a, b in protocol_pairs(sorted(str(p) for p in part["protocol"].dropna().unique())):
             ca = part.loc[part["protocol"] == a, "change"].to_numpy(float)
             cb = part.loc[part["protocol"] == b, "change"].to_numpy(float)
             if min(len(ca), len(cb)) < 2:
@@ -154,7 +164,7 @@ def _logrank(part: pd.DataFrame) -> dict:
     if ok["protocol"].nunique() < 2:
         return {"logrank_scale": scale, "logrank_chi2": np.nan, "logrank_p": np.nan}
     lr = logrank_test(
-        ok[col].astype(float), ok["tti_event"].astype(bool).astype(int), ok["protocol"].astype(str)
+        ok[col].astype(float), ok["tti_event"].astype(bool).astype(int), _labels(ok["protocol"])
     )
     return {"logrank_scale": scale, "logrank_chi2": lr.chi2, "logrank_p": lr.p}
 
@@ -181,7 +191,7 @@ def fast_figures(
     """Everything but the bootstrap CIs and the growth models (the dashboard's per-filter work)."""
     a = Assessments.build(tidy)
     outcomes = patient_outcomes(a, registry)
-    paired = outcomes[outcomes["paired"].fillna(False).astype(bool)]
+    paired = outcomes.loc[outcomes["paired"].fillna(False).astype(bool), _EFFECT_INPUTS]
     effects = paired_effects_by_group(paired, KEYS, n_boot=0, ci=config.ci_level)
     safety = safety_report(a, registry)
     by_ins = paired_effects_by_group(paired, ["instrument"], n_boot=0, ci=config.ci_level)
@@ -213,7 +223,7 @@ def with_slow_figures(
     from analysis.growth import fit_growth_models
 
     say = progress or (lambda _f, _m: None)
-    paired = fig.outcomes[fig.outcomes["paired"].fillna(False).astype(bool)]
+    paired = fig.outcomes.loc[fig.outcomes["paired"].fillna(False).astype(bool), _EFFECT_INPUTS]
     say(0.05, f"Bootstrap confidence intervals ({n_boot} resamples)")
     effects = paired_effects_by_group(
         paired, KEYS, n_boot=n_boot, seed=seed, ci=fig.config.ci_level
