@@ -4,13 +4,15 @@ patient's baseline, follow-up phase for rows without a session, and duplicate as
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
-from data.cells import Coded, fmt_numbers, shorten
+from data.cells import Coded, as_text, fmt_numbers, shorten
 from data.dates import DateReading, day_offsets, find_anchors
 from data.findings import Findings
-from data.rowrules import BASELINE, FOLLOW_UP, TREATMENT, as_text
+from data.rowrules import BASELINE, FOLLOW_UP, TREATMENT
 
 FIX_DATE = "Write the date as YYYY-MM-DD (e.g. 2024-03-05), or day/month/year throughout the file."
 FIX_DATE_ORDER = "Write this date as YYYY-MM-DD (e.g. 2024-03-05) so it cannot be misread."
@@ -129,13 +131,19 @@ def derive_phase(
     The last treatment day is taken over rows that pass every cell rule (``ok``).
     """
     known = np.isfinite(session)
-    phase = np.where((phase < 0) & known, np.where(session == 0, BASELINE, TREATMENT), phase)
-    key = patient.astype(np.int64) * (len(keys) + 1) + inst
-    treat = ok & known & (session >= 1) & np.isfinite(day)
-    last = pd.Series(day[treat]).groupby(key[treat]).max()
+    derive = (phase < 0) & known
+    if derive.any():
+        from_session = np.full(len(phase), TREATMENT, dtype=phase.dtype)
+        from_session[session == 0] = BASELINE
+        phase = np.where(derive, from_session, phase)
     need = np.flatnonzero(ok & (phase < 0))
     if need.size == 0:
         return phase
+    if not derive.any():
+        phase = phase.copy()  # follow-ups are marked below: leave the caller's array alone
+    key = patient.astype(np.int64) * (len(keys) + 1) + inst
+    treat = ok & known & (session >= 1) & np.isfinite(day)
+    last = pd.Series(day[treat]).groupby(key[treat]).max()
     last_day = last.reindex(key[need]).to_numpy(dtype=float)
     after = day[need] > last_day
     phase[need[after]] = FOLLOW_UP
@@ -180,22 +188,44 @@ def _combine(columns: list[np.ndarray]) -> np.ndarray:
     """One integer per distinct combination of the columns' values (NaN counts as a value).
 
     Integer columns are codes (-1 for none) and are used as they are; float columns are
-    factorised first. The running key is re-numbered only when it could overflow.
+    coded first (``_float_codes``). The running key is re-numbered only when it could
+    overflow.
     """
     out = np.zeros(len(columns[0]), dtype=np.int64)
     size = 1
     for col in columns:
         if np.issubdtype(col.dtype, np.integer):
-            codes, n = col.astype(np.int64) + 1, int(col.max(initial=-1)) + 2
+            codes, n = col.astype(np.int64), int(col.max(initial=-1)) + 2
+            codes += 1
         else:
-            codes, uniques = pd.factorize(col, use_na_sentinel=False)
-            n = len(uniques)
+            codes, n = _float_codes(col)
         if size * n >= 2**62:
             out, uniq = pd.factorize(out)
             size = len(uniq)
-        out = out * n + codes
+        out *= n
+        out += codes
         size *= max(n, 1)
     return out
+
+
+def _float_codes(col: np.ndarray) -> tuple[np.ndarray, int]:
+    """A code per distinct value of a float column (NaN one of them) and the number of codes.
+
+    Whole numbers in a modest range (sessions, days, scores) are coded by their value, shifted
+    (NaN is 0); any other column is factorised.
+    """
+    if len(col):
+        lo, hi = float(np.fmin.reduce(col)), float(np.fmax.reduce(col))  # NaN ignored
+        if np.isnan(lo):
+            return np.zeros(len(col), dtype=np.int64), 1  # every value NaN
+        if math.isfinite(lo) and math.isfinite(hi) and hi - lo < 2**31:
+            unknown = np.isnan(col)
+            if bool(((col == np.floor(col)) | unknown).all()):
+                codes = np.zeros(len(col), dtype=np.int64)
+                np.subtract(col, lo - 1, out=codes, where=~unknown, casting="unsafe")
+                return codes, int(hi - lo) + 2
+    codes, uniques = pd.factorize(col, use_na_sentinel=False)
+    return codes, len(uniques)
 
 
 def duplicates(
@@ -214,10 +244,10 @@ def duplicates(
     src = errors.source_row
     dropped = np.zeros(len(ok), dtype=bool)
     pos = np.flatnonzero(ok)
-    group = _combine([k[pos] for k in key])
-    shared = pd.Series(group).duplicated(keep=False).to_numpy()
-    if not shared.any():
+    group = _combine([k if len(pos) == len(ok) else k[pos] for k in key])
+    if pd.Index(group).is_unique:
         return dropped
+    shared = pd.Series(group).duplicated(keep=False).to_numpy()
     sp, group = pos[shared], group[shared]
     variant = _combine([group, *(c[sp] for c in content)])
     n_variants = pd.Series(variant).groupby(group).nunique()

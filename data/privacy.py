@@ -28,6 +28,8 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from data.errors import Problem
 from data.readers import RawTable
@@ -193,6 +195,12 @@ _VALUE_PATTERNS: tuple[tuple[str, str], ...] = (
 
 _ANY_PATTERN = "|".join(f"(?:{pattern})" for _, pattern in _VALUE_PATTERNS)
 
+#: Of the patterns above, the only one a plain decimal number (digits, at most one decimal
+#: point, a leading minus) can match is the national phone number, and only from its first
+#: character: a 0 then at least nine more digits (SSNs and North American numbers need two
+#: separators, the others "@", "+" or "(").
+_PLAIN_NUMBER_SUSPECT_PREFIX, _PLAIN_NUMBER_SUSPECT_LENGTH = "0", 10
+
 _FIX_COLUMN = (
     "Delete this column from the export (ReliefCheck needs only pseudonymous ids such as "
     "P-0012), then upload the file again."
@@ -219,6 +227,17 @@ def _looks_identifying(values: pd.Series) -> dict[str, np.ndarray]:
             )
         found[kind] = found[kind] | hit if kind in found else hit
     return found
+
+
+def plain_number_suspects(text: pa.ChunkedArray) -> pd.Series:
+    """The distinct values of a column of plain decimal numbers that could look like an
+    identifier (see above); only these need scanning. Passed to ``find_identifiers`` as the
+    column's distinct values, it gives the same problems as all of the column's values."""
+    long = pc.greater_equal(pc.binary_length(text), _PLAIN_NUMBER_SUSPECT_LENGTH)
+    if not pc.any(long).as_py():
+        return pd.Series([], dtype=TEXT)
+    suspect = pc.and_(long, pc.starts_with(text, _PLAIN_NUMBER_SUSPECT_PREFIX))
+    return pd.Series(pc.unique(text.filter(suspect)).to_pandas(), dtype=TEXT)
 
 
 def _first_row(column: pd.Series, bad_values: pd.Series, source_row: pd.Series) -> int | None:

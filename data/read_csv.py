@@ -186,6 +186,7 @@ def _strip_sep_line(text: str) -> tuple[str | None, int]:
 
 
 def _arrow_grid(buf: pa.Buffer, delimiter: str, n_cols: int, quoted: bool) -> pa.Table:
+    # large_string: the text type pandas' string[pyarrow] columns hold, so no conversion later
     names = [f"c{i}" for i in range(n_cols)]
     return pacsv.read_csv(
         pa.BufferReader(buf),
@@ -194,7 +195,7 @@ def _arrow_grid(buf: pa.Buffer, delimiter: str, n_cols: int, quoted: bool) -> pa
             delimiter=delimiter, ignore_empty_lines=False, newlines_in_values=quoted
         ),
         convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()),
+            column_types=dict.fromkeys(names, pa.large_string()),
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,
             null_values=[""],
@@ -238,15 +239,43 @@ def _needs_trim(payload: bytes, body_start: int, delimiter: str) -> bool:
     )
 
 
+def _may_need_trim(col: pa.ChunkedArray) -> bool:
+    """False when no cell of ``col`` starts or ends with a byte that could be white space (a
+    control character, a space, or part of a non-ASCII character such as a non-breaking
+    space), so that trimming would leave the column as it is."""
+    for chunk in col.chunks:
+        if len(chunk) == chunk.null_count:
+            continue
+        buffers = chunk.buffers()
+        kind = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(buffers[1], dtype=kind)[
+            chunk.offset : chunk.offset + len(chunk) + 1
+        ]
+        starts, ends = offsets[:-1], offsets[1:]
+        filled = ends > starts
+        if np.count_nonzero(filled) < len(chunk) - chunk.null_count or buffers[2] is None:
+            return True  # an empty cell that is not blank yet: trimming makes it blank
+        data = np.frombuffer(buffers[2], dtype=np.uint8)[: offsets[-1]]
+        span = data[offsets[0] :]
+        if span.min() > 0x20 and span.max() < 0x80:
+            continue  # no such byte anywhere in this chunk
+        first, last = data[starts[filled]], data[ends[filled] - 1]
+        if ((first <= 0x20) | (first >= 0x80) | (last <= 0x20) | (last >= 0x80)).any():
+            return True
+    return False
+
+
 def _tidy_columns(table: pa.Table, trim: bool) -> tuple[list[pa.ChunkedArray], np.ndarray]:
     cols = []
     for col in table.columns:
-        if trim:
+        if trim and _may_need_trim(col):
             col = pc.utf8_trim_whitespace(col)
-            col = pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+            col = pc.if_else(pc.equal(col, ""), pa.scalar(None, col.type), col)
         cols.append(col)
     if not cols:
         return cols, np.zeros(table.num_rows, dtype=bool)
+    if any(col.null_count == 0 for col in cols):
+        return cols, np.ones(table.num_rows, dtype=bool)  # a column with no blank cell
     filled = cols[0].is_valid()
     for col in cols[1:]:
         filled = pc.or_(filled, col.is_valid())

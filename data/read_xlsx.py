@@ -15,7 +15,6 @@ import zipfile
 from collections.abc import Iterable, Mapping
 
 import numpy as np
-import openpyxl
 import pyarrow as pa
 
 from data.errors import Problem, UnusableFileError
@@ -181,6 +180,8 @@ def read_xlsx_grid(
 ) -> Grid:
     """Read one sheet of an .xlsx workbook into a Grid (header + text cells + Excel row numbers)."""
     _check_zip(data)
+    import openpyxl  # imported on first use: reading a CSV export never needs it
+
     try:
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:  # openpyxl raises many kinds of errors for damaged workbooks

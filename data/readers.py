@@ -217,6 +217,7 @@ def _melt(grid: Grid, plan: ColumnPlan, registry: Registry) -> tuple[pa.Table, l
         if tg and tg.instrument:
             per_ins.setdefault(tg.instrument, {})[tg.column] = i
     keys = sorted(per_ins, key=registry.keys.index)
+    text_type = t.schema.field(0).type  # every cell column: string, or large_string (CSV)
     value_cols = ["score"] + sorted(
         {c for cols in per_ins.values() for c in cols if c != "score"}, key=lambda c: int(c[5:])
     )
@@ -230,11 +231,11 @@ def _melt(grid: Grid, plan: ColumnPlan, registry: Registry) -> tuple[pa.Table, l
     for c in value_cols:
         have = [k for k in keys if c in per_ins[k]]
         stacked = [ch for k in have for ch in t.column(per_ins[k][c]).chunks]
-        stacked.append(pa.nulls(1, pa.string()))
+        stacked.append(pa.nulls(1, text_type))
         # Position of each instrument's column in the stack; the last slot is one null cell.
         base = np.array([have.index(k) * n if k in have else -1 for k in keys], dtype=np.int64)
         flat = np.where(base[codes] >= 0, base[codes] + rows, len(have) * n)
-        arrays.append(pa.chunked_array(stacked, pa.string()).combine_chunks().take(flat))
+        arrays.append(pa.chunked_array(stacked, text_type).combine_chunks().take(flat))
     arrays.append(pa.array(grid.source_row[rows]))
     names = [plan.names[i] for i in ids] + ["instrument", *value_cols, "source_row"]
     table = pa.table(arrays, names=names)
@@ -257,11 +258,18 @@ def _melt(grid: Grid, plan: ColumnPlan, registry: Registry) -> tuple[pa.Table, l
 
 
 def _to_frame(table: pa.Table) -> pd.DataFrame:
-    frame = table.to_pandas(types_mapper={pa.string(): STRING, pa.large_string(): STRING}.get)
-    frame["source_row"] = frame["source_row"].astype("int64")
-    items = item_columns(frame)
-    rest = [c for c in frame.columns if c not in items and c != "source_row"]
-    return frame[[*rest, *items, "source_row"]]
+    names = table.column_names
+    items = item_columns(pd.DataFrame(columns=names))
+    rest = [c for c in names if c not in items and c != "source_row"]
+    text = (pa.string(), pa.large_string())
+    if len(set(names)) < len(names) or any(table.column(c).type not in text for c in rest + items):
+        frame = table.to_pandas(types_mapper={pa.string(): STRING, pa.large_string(): STRING}.get)
+        frame["source_row"] = frame["source_row"].astype("int64")
+        return frame[[*rest, *items, "source_row"]]
+    # The text columns are passed to pandas as they are (no copy).
+    columns = {c: pd.arrays.ArrowStringArray(table.column(c)) for c in [*rest, *items]}
+    columns["source_row"] = table.column("source_row").to_numpy().astype("int64")
+    return pd.DataFrame(columns, copy=False)
 
 
 def read_export(

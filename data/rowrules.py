@@ -1,7 +1,8 @@
 """Cell rules of validation: each checks one kind of cell on every row at once and flags the
 rows that fail, with a message naming what is wrong and a fix (docs/validation.md lists them).
 
-Rules that look across rows (dates → days, follow-up, duplicates) are in data.across_rows.
+The item and total-score rules are in data.itemrules; rules that look across rows (dates →
+days, follow-up, duplicates) are in data.across_rows.
 """
 
 from __future__ import annotations
@@ -11,17 +12,19 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from data.cells import TEXT, Coded, fmt_numbers, parse_numbers, shorten
+from data.cells import Coded, Numbers, code_dtype, is_whole, parse_numbers
 from data.findings import Findings
 from data.instruments import Registry, normalise_name
+from data.itemrules import ItemRules
 from data.schema import PHASES
 from data.vocabulary import vocabulary
 
 BASELINE, TREATMENT, FOLLOW_UP = (PHASES.index(p) for p in ("baseline", "treatment", "follow-up"))
 #: Canonical columns read as text cells (optional columns and items are added by the caller).
 TEXT_COLUMNS = ("patient_id", "protocol", "instrument", "session", "day", "date", "phase", "score")
+#: Of those, the columns that hold numbers (read in one pass when every cell is a plain number).
+NUMBER_COLUMNS = ("session", "day", "score")
 #: Spreadsheet error values, never a protocol name.
 SHEET_ERROR = re.compile(r"^#(?:N/A|REF!|VALUE!|DIV/0!|NAME\?|NUM!|NULL!|SPILL!|CALC!)$", re.I)
 #: Words accepted in the session column (compared case- and punctuation-blind).
@@ -48,12 +51,6 @@ FIX_PHASE_SESSION = (
     "from the session."
 )
 FIX_YES_NO = "Write yes or no (or leave it empty when unknown)."
-FIX_ITEM = "Correct the item answer to a whole number in the instrument's item range, or leave it empty if unanswered."
-FIX_EXTRA_ITEM = "Clear the item cells this instrument does not have, or correct the instrument."
-FIX_SCORE = "Correct the total to a number in the instrument's range, or leave it empty so ReliefCheck computes it from the item answers."
-FIX_TOTAL_ITEMS = "Correct the total or the item answers, or leave the total empty so ReliefCheck computes it from the items."
-FIX_NO_SCORE = "Enter the total score or the item answers, or delete the row if the questionnaire was not given."
-FIX_TOO_FEW = "Enter the missing item answers or the total score from the paper form."
 FIX_TIMING = (
     "Give the session number (0 = baseline), the day since baseline, or the assessment date."
 )
@@ -69,12 +66,13 @@ def protocol_label(label: object) -> str | None:
     return vocabulary().protocols.get(normalise_name(text), text)
 
 
-class RowRules:
-    """The cell rules, sharing the file's cells, the registry and the error collector."""
+class RowRules(ItemRules):
+    """The cell rules, sharing the file's cells, the registry and the error collector (the
+    item and total-score rules come from ``data.itemrules.ItemRules``)."""
 
     def __init__(
         self,
-        cell: Callable[[str], Coded],
+        cell: Callable[[str], Coded | Numbers],
         registry: Registry,
         errors: Findings,
         items: list[str],
@@ -93,17 +91,14 @@ class RowRules:
         self.hi = np.array([i.max for i in reg] + [np.nan])
         self.max_missing = np.array([i.max_missing_items for i in reg] + [0])
 
-    def quoted(self, col: str, pos: np.ndarray) -> pd.Series:
-        """The cells of ``col`` at ``pos`` in quotes, shortened, for messages."""
-        return "'" + shorten(self.cell(col).text(pos)) + "'"
-
     def instrument(self) -> np.ndarray:
         """Instrument code per row (index into registry.keys; -1 blank or unknown)."""
         ins = self.cell("instrument")
         keys = self.registry.keys
         resolved = [self.registry.resolve(v) for v in ins.values.tolist()]
         code = ins.spread(
-            np.array([keys.index(k) if k else -1 for k in resolved], dtype=np.int64), -1
+            np.array([keys.index(k) if k else -1 for k in resolved], dtype=code_dtype(len(keys))),
+            -1,
         )
         fix = (
             f"Use one of the known instruments ({', '.join(keys)}), or define it in your "
@@ -128,7 +123,8 @@ class RowRules:
             dict.fromkeys([c for c in canon if c is not None] + [default] * bool(default))
         )
         index = {label: i for i, label in enumerate(labels)}
-        code = pr.spread(np.array([index.get(c, -1) for c in canon], dtype=np.int64), -1)
+        per_value = np.array([index.get(c, -1) for c in canon], dtype=code_dtype(len(labels)))
+        code = pr.spread(per_value, -1)
         filled = np.zeros(len(code), dtype=bool)
         if default is not None:
             code = np.where(pr.blank, labels.index(default), code)
@@ -147,13 +143,22 @@ class RowRules:
         """Session per row (float, NaN unknown), the phase a session word implies (code, -1
         none), and where the cell is not a session."""
         se = self.cell("session")
-        word = np.array(
-            [SESSION_WORDS.get(normalise_name(v), -1) for v in se.values.tolist()], dtype=np.int64
-        )
-        num = parse_numbers(se.values)
-        whole = np.isfinite(num) & (num >= 0) & (num == np.floor(num)) & (num < 1e9)
-        value = np.where(word == BASELINE, 0.0, np.where(whole, num, np.nan))
-        bad = se.spread((word < 0) & ~whole, False)
+        if isinstance(se, Numbers):  # plain numbers: no session words, checked row by row
+            num = se.numbers()
+            whole = se.whole() & (num >= 0) & (num < 1e9)
+            word = np.full(len(num), -1, dtype=np.int8)
+            bad = se.present & ~whole
+            value = np.where(whole, num, np.nan) if bad.any() else num  # NaN already if blank
+        else:
+            word_v = np.array(
+                [SESSION_WORDS.get(normalise_name(v), -1) for v in se.values.tolist()],
+                dtype=np.int64,
+            )
+            num_v = parse_numbers(se.values)
+            whole_v = is_whole(num_v) & (num_v >= 0) & (num_v < 1e9)
+            value_v = np.where(word_v == BASELINE, 0.0, np.where(whole_v, num_v, np.nan))
+            bad = se.spread((word_v < 0) & ~whole_v, False)
+            value, word = se.spread(value_v, np.nan), se.spread(word_v, -1)
         self.errors.add(
             bad,
             "session",
@@ -162,7 +167,7 @@ class RowRules:
             ),
             FIX_SESSION,
         )
-        return se.spread(value, np.nan), se.spread(word, -1), bad
+        return value, word, bad
 
     def day(self) -> np.ndarray:
         """Days since baseline per row (NaN blank or bad)."""
@@ -191,9 +196,8 @@ class RowRules:
         """Code per row of a word column (index into ``outputs``; -1 blank or unknown)."""
         c = self.cell(col)
         found = [table.get(normalise_name(v)) for v in c.values.tolist()]
-        code = c.spread(
-            np.array([outputs.index(f) if f in outputs else -1 for f in found], dtype=np.int64), -1
-        )
+        per_value = [outputs.index(f) if f in outputs else -1 for f in found]
+        code = c.spread(np.array(per_value, dtype=code_dtype(len(outputs))), -1)
         self.errors.add(
             c.present & (code < 0), col, lambda p: self.quoted(col, p) + f" is not {what}.", fix
         )
@@ -207,7 +211,9 @@ class RowRules:
         marked baseline with an empty session is session 0."""
         phase = np.where(given >= 0, given, word)
         blank = self.cell("session").blank
-        session = np.where((phase == BASELINE) & blank, 0.0, session)
+        baseline = (phase == BASELINE) & blank
+        if baseline.any():
+            session = np.where(baseline, 0.0, session)
         known = np.isfinite(session)
         clash = (
             (known & (session == 0) & (phase > BASELINE))
@@ -233,144 +239,3 @@ class RowRules:
             FIX_SESSION,
         )
         return phase, session
-
-    def items(self, inst: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Item answers per item column (float, NaN blank or bad) and where any item is bad."""
-        n_items, lo, hi = self.n_items[inst], self.item_lo[inst], self.item_hi[inst]
-        values: dict[str, np.ndarray] = {}
-        bad_any = np.zeros(len(inst), dtype=bool)
-        for col in self.item_cols:
-            k = int(col.rsplit("_", 1)[1])
-            c = self.cell(col)
-            v = c.numbers()
-            not_whole = c.present & ~(np.isfinite(v) & (v == np.floor(v)))
-            extra = c.present & ~not_whole & (n_items >= 0) & (k > n_items)
-            outside = c.present & ~not_whole & ~extra & ((v < lo) | (v > hi))
-            self.errors.add(
-                not_whole,
-                col,
-                lambda p, col=col: self.quoted(col, p) + " is not a whole-number item answer.",
-                FIX_ITEM,
-            )
-            self.errors.add(
-                extra,
-                col,
-                lambda p, k=k: (
-                    as_text(self.keys[inst[p]])
-                    + as_text(np.where(n_items[p] > 0, " has " + n_items[p].astype(str), " has no"))
-                    + f" items, so item {k} must be empty."
-                ),
-                FIX_EXTRA_ITEM,
-            )
-            self.errors.add(
-                outside,
-                col,
-                lambda p, col=col: (
-                    self.quoted(col, p)
-                    + " is outside "
-                    + as_text(self.keys[inst[p]])
-                    + "'s item range "
-                    + fmt_numbers(lo[p])
-                    + "–"
-                    + fmt_numbers(hi[p])
-                    + "."
-                ),
-                FIX_ITEM,
-            )
-            values[col] = np.where(c.present & ~not_whole, v, np.nan)
-            bad_any |= not_whole | extra | outside
-        return values, bad_any
-
-    def score(
-        self, inst: np.ndarray, items: dict[str, np.ndarray], item_bad: np.ndarray
-    ) -> np.ndarray:
-        """Score per row: the total given, else the (prorated) total of the item answers.
-
-        Totals from items use ``Instrument.score_items`` (SPEC section 3: mean of answered
-        items × number of items, when few enough are missing; items never imputed stay empty).
-        A given total must match the one from complete items exactly, and a prorated one to
-        within 0.5 (the prorated total rounded to a whole number).
-        """
-        sc = self.cell("score")
-        given = sc.numbers()
-        lo, hi, n_items = self.lo[inst], self.hi[inst], self.n_items[inst]
-        q = self.quoted
-        self.errors.add(
-            sc.present & np.isnan(given),
-            "score",
-            lambda p: q("score", p) + " is not a number.",
-            FIX_SCORE,
-        )
-        self.errors.add(
-            (given < lo) | (given > hi),
-            "score",
-            lambda p: (
-                q("score", p)
-                + " is outside "
-                + as_text(self.keys[inst[p]])
-                + "'s range "
-                + fmt_numbers(lo[p])
-                + "–"
-                + fmt_numbers(hi[p])
-                + "."
-            ),
-            FIX_SCORE,
-        )
-        computed = np.full(len(inst), np.nan)
-        missing = np.full(len(inst), -1)
-        answered = np.zeros(len(inst), dtype=bool)
-        for v in items.values():
-            answered |= ~np.isnan(v)
-        for idx, instrument in enumerate(self.registry):
-            rows = (inst == idx) & ~item_bad & answered
-            if not instrument.items or not self.item_cols or not rows.any():
-                continue
-            block = pd.DataFrame({c: v[rows] for c, v in items.items()})
-            result = instrument.score_items(block)
-            computed[rows] = result.score.to_numpy()
-            missing[rows] = result.n_missing.to_numpy()
-        tolerance = np.where(missing > 0, 0.5, 0.0) + 1e-9
-        self.errors.add(
-            np.isfinite(given) & np.isfinite(computed) & (np.abs(given - computed) > tolerance),
-            "score",
-            lambda p: (
-                "The total " + fmt_numbers(given[p]) + " disagrees with the item answers, "
-                "which give "
-                + fmt_numbers(computed[p])
-                + pd.Series(np.where(missing[p] > 0, " (prorated for missing items)", ""))
-                + "."
-            ),
-            FIX_TOTAL_ITEMS,
-        )
-        no_total = sc.blank & (inst >= 0) & ~item_bad
-        unanswered = (missing < 0) | (missing == n_items)
-        self.errors.add(
-            no_total & unanswered,
-            "score",
-            "This cell is empty, and so are the item answers."
-            if self.item_cols
-            else "This cell is empty.",
-            FIX_NO_SCORE,
-        )
-        self.errors.add(
-            no_total & ~unanswered & np.isnan(computed),
-            "score",
-            lambda p: (
-                "This cell is empty, and only "
-                + pd.Series(n_items[p] - missing[p]).astype(str)
-                + " of "
-                + pd.Series(n_items[p]).astype(str)
-                + " items are answered; "
-                + as_text(self.keys[inst[p]])
-                + " allows at most "
-                + pd.Series(self.max_missing[inst[p]]).astype(str)
-                + " missing items for a total to be computed."
-            ),
-            FIX_TOO_FEW,
-        )
-        return np.where(np.isfinite(given), given, computed)
-
-
-def as_text(values: np.ndarray) -> pd.Series:
-    """An object array of strings as a text Series (for message building)."""
-    return pd.Series(values, dtype=TEXT)

@@ -57,11 +57,13 @@ def empty_tidy(n_items: int = 0) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def conform(frame: pd.DataFrame) -> pd.DataFrame:
+def conform(frame: pd.DataFrame, *, copy: bool = True) -> pd.DataFrame:
     """Return ``frame`` with canonical dtypes and column order.
 
     Core columns first, then optional descriptive columns, then item columns in item order;
     any other column is dropped. Raises ReliefCheckError when a core column is missing.
+    The result holds its own copy of the data unless ``copy=False`` (for a frame built only
+    to be conformed, whose columns may then be shared with the result).
     """
     missing = [c for c in CORE_DTYPES if c not in frame.columns]
     if missing:
@@ -70,7 +72,7 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
             "every assessment needs patient_id, protocol, instrument, session, day, phase "
             "and score."
         )
-    out = {c: frame[c].astype(t) for c, t in CORE_DTYPES.items()}
-    out.update({c: frame[c].astype(t) for c, t in OPTIONAL_DTYPES.items() if c in frame.columns})
-    out.update({c: frame[c].astype(ITEM_DTYPE) for c in item_columns(frame)})
-    return pd.DataFrame(out, index=frame.index)
+    dtypes = {c: t for c, t in OPTIONAL_DTYPES.items() if c in frame.columns}
+    dtypes = {**CORE_DTYPES, **dtypes, **dict.fromkeys(item_columns(frame), ITEM_DTYPE)}
+    out = {c: frame[c].astype(t, copy=False) for c, t in dtypes.items()}
+    return pd.DataFrame(out, index=frame.index, copy=copy)

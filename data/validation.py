@@ -9,20 +9,24 @@ the list of rules, their messages and the choices made.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 from data import rowrules
 from data.across_rows import dates_to_days, derive_phase, duplicates
-from data.cells import TEXT, Coded, int_array, take_text
+from data.cells import TEXT, Coded, Numbers, int_array, read_cells, take_text
 from data.dates import read_dates
 from data.errors import Problem, UnusableFileError
 from data.findings import Findings
 from data.instruments import Registry
-from data.privacy import find_identifiers
+from data.privacy import find_identifiers, plain_number_suspects
 from data.readers import RawTable
 from data.schema import OPTIONAL_DTYPES, PHASES, conform, item_columns
 from data.vocabulary import vocabulary
@@ -114,9 +118,15 @@ def _default_protocol_note(
     )
 
 
-def _check_file(raw: RawTable, default_protocol: str | None, cells: dict[str, Coded]) -> str | None:
+def _check_file(
+    raw: RawTable, default_protocol: str | None, cells: Mapping[str, Coded | Numbers]
+) -> str | None:
     """File-level checks; raises UnusableFileError. Returns the canonical default protocol."""
-    problems = find_identifiers(raw, {c: v.values for c, v in cells.items()})
+    distinct = {
+        c: v.values if isinstance(v, Coded) else plain_number_suspects(v.as_read)
+        for c, v in cells.items()
+    }
+    problems = find_identifiers(raw, distinct)
     cols = set(raw.frame.columns)
     chosen = (default_protocol or "").strip() or None  # an empty choice is no choice
     problems.extend(_missing_columns(cols, has_items=bool(item_columns(raw.frame))))
@@ -158,7 +168,9 @@ class _Headers:
         return np.array([*per_key, plain], dtype=object)[self.instrument[positions]]
 
 
-def _wide_keep(cells: dict[str, Coded], items: list[str], src: np.ndarray) -> np.ndarray:
+def _wide_keep(
+    cells: Mapping[str, Coded | Numbers], items: list[str], src: np.ndarray
+) -> np.ndarray:
     """Long rows of a wide export worth checking: those with a score or an item answer, plus
     the first long row of a source row that has none at all (so that row is reported)."""
     n = len(src)
@@ -179,14 +191,19 @@ def validate(
     its spreadsheet row and all its reasons; an exact repeat of an earlier row is skipped with
     a warning. Dates become days since each patient's baseline (``anchors`` keeps the dates).
     """
-    frame = raw.frame.reset_index(drop=True)
+    frame = raw.frame
+    index = frame.index
+    if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
+        frame = frame.reset_index(drop=True)
     if "source_row" in frame:
         src = pd.to_numeric(frame["source_row"], errors="coerce").to_numpy(dtype=np.int64)
     else:
         src = np.arange(2, len(frame) + 2, dtype=np.int64)
     items = item_columns(frame)
     wanted = [*rowrules.TEXT_COLUMNS, *OPTIONAL_DTYPES, *items]
-    cells = {c: Coded.of(frame[c]) for c in wanted if c in frame}
+    numeric = {*rowrules.NUMBER_COLUMNS, *items}
+    tasks = {c: partial(read_cells, frame[c], c in numeric) for c in wanted if c in frame}
+    cells = dict(zip(tasks, _in_parallel(list(tasks.values()), len(frame)), strict=True))
     default = _check_file(raw, default_protocol, cells)
     if raw.shape == "wide":
         keep = _wide_keep(cells, items, src)
@@ -197,7 +214,7 @@ def validate(
 
     headers = _Headers(raw, registry)
 
-    def cell(col: str) -> Coded:
+    def cell(col: str) -> Coded | Numbers:
         return cells.get(col) or Coded.empty(n)
 
     errors = Findings(src, headers)
@@ -206,7 +223,7 @@ def validate(
     rules = rowrules.RowRules(cell, registry, errors, items)
     keys = np.array([*registry.keys, ""], dtype=object)
 
-    pid = cell("patient_id")
+    pid = cell("patient_id")  # a text column, so always coded
     errors.add(pid.blank, "patient_id", "This cell is empty.", rowrules.FIX_PATIENT)
     inst = rules.instrument()
     headers.instrument = inst
@@ -258,24 +275,35 @@ def validate(
 
     rejected = errors.flagged
     accepted = np.flatnonzero(~rejected & ~dropped)
-    columns = {
-        "patient_id": take_text(pid.values, pid.codes[accepted]),
-        "protocol": take_text(protocol_labels, protocol[accepted]),
-        "instrument": take_text(registry.keys, inst[accepted]),
-        "session": int_array(session[accepted]),
-        "day": day[accepted],
-        "phase": take_text(PHASES, phase[accepted]),
-        "score": score[accepted],
+    every = len(accepted) == n  # every row accepted: columns are passed on without a copy
+
+    def pick(values: np.ndarray) -> np.ndarray:
+        return values if every else values[accepted]
+
+    build: dict[str, Callable[[], object]] = {
+        "patient_id": partial(pid.take, accepted, every),
+        "protocol": partial(
+            _label_text, cell("protocol"), protocol, protocol_labels, accepted, every
+        ),
+        "instrument": partial(
+            _label_text, cell("instrument"), inst, registry.keys, accepted, every
+        ),
+        "session": lambda: int_array(pick(session)),
+        "day": lambda: pick(day),
+        "phase": partial(_label_text, cell("phase"), phase, PHASES, accepted, every),
+        "score": lambda: pick(score),
     }
     for c in ("site", "clinician", "route"):
         if c in cells:
-            columns[c] = take_text(cells[c].values, cells[c].codes[accepted])
+            build[c] = partial(cells[c].take, accepted, every)
     if "treatment_resistant" in cells:
-        yes_no = resistant[accepted]
-        columns["treatment_resistant"] = pd.arrays.BooleanArray(yes_no == 1, yes_no < 0)
+        build["treatment_resistant"] = lambda: _yes_no(pick(resistant))
     for c in items:
-        columns[c] = int_array(item_values[c][accepted])
-    tidy = conform(pd.DataFrame(columns))
+        build[c] = partial(lambda v: int_array(pick(v)), item_values[c])
+    columns = dict(zip(build, _in_parallel(list(build.values()), n), strict=True))
+    cells.clear()  # the coded cells are no longer needed
+    del item_values, build
+    tidy = conform(pd.DataFrame(columns, copy=False), copy=False)  # columns built here, unshared
 
     problems = [*raw.notes, *file_notes]
     row_problems = errors.problems() + notes.problems()
@@ -290,6 +318,50 @@ def validate(
     )
 
 
+T = TypeVar("T")
+#: Threads for work on whole columns (pyarrow and numpy let go of Python's lock while they work).
+_WORKERS = min(4, os.cpu_count() or 1)
+#: Files shorter than this are checked on one thread (starting threads would cost more).
+_PARALLEL_ROWS = 50_000
+
+
+def _in_parallel(tasks: Sequence[Callable[[], T]], rows: int) -> list[T]:
+    """The results of independent tasks (one per column of ``rows`` rows), in order, computed
+    on ``_WORKERS`` threads. A task's error is raised as if the tasks had run one by one."""
+    if _WORKERS < 2 or len(tasks) < 2 or rows < _PARALLEL_ROWS:
+        return [task() for task in tasks]
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        return list(pool.map(lambda task: task(), tasks))
+
+
+def _yes_no(codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """Nullable booleans from yes/no codes (1 yes, 0 no, -1 blank)."""
+    return pd.arrays.BooleanArray(codes == 1, codes < 0)
+
+
+def _label_text(
+    cell: Coded | Numbers,
+    row_label: np.ndarray,
+    labels: Sequence[str],
+    accepted: np.ndarray,
+    every: bool,
+) -> pd.api.extensions.ExtensionArray:
+    """``labels[row_label]`` at the accepted rows, as text (-1 gives <NA>). When the column's
+    cells, as read, already spell those labels (e.g. "weekly" for the protocol weekly), the
+    column is passed on as read instead of being built again."""
+    if isinstance(cell, Coded) and cell.as_read is not None:
+        where = {label: i for i, label in enumerate(labels)}
+        per_value = np.array([where.get(v, -2) for v in cell.values.tolist()], dtype=np.int64)
+        spelled = cell.spread(per_value, -1)
+        if (
+            np.array_equal(spelled, row_label)
+            if every
+            else (np.array_equal(spelled[accepted], row_label[accepted]))
+        ):
+            return cell.take(accepted, every)
+    return take_text(labels, row_label[accepted])
+
+
 def _rejects(
     frame: pd.DataFrame,
     src: np.ndarray,
@@ -298,7 +370,8 @@ def _rejects(
     raw_origin: Mapping[str, str],
 ) -> pd.DataFrame:
     """Rejected rows as read, under the file's own headers, with ``row`` and ``reason``."""
-    shown = frame.iloc[rows].drop(columns=["source_row"], errors="ignore")
+    shown = frame.iloc[rows] if len(rows) else frame.iloc[:0].copy()
+    shown = shown.drop(columns=["source_row"], errors="ignore")
     shown = shown.rename(columns={c: raw_origin.get(c, c) for c in shown.columns})
     shown = shown.rename(columns={c: f"{c} (file)" for c in ("row", "reason") if c in shown})
     shown.insert(0, "row", src[rows])
