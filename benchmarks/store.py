@@ -5,13 +5,15 @@ synthetic upload has 100,000 patients, each with PHQ-9 and GAD-7 at sessions 0â€
 patient) and every item answered; ranges come from the registry. A second commit of the same
 rows measures the overlap check (everything already stored). Each figure is the best of
 ``--repeat`` runs on a fresh store.
-Run: ``.venv/bin/python -m benchmarks.store [--rows 1000000] [--db URL] [--repeat 1]``
+The load average of the machine is printed with the times (wall times grow with it; CPU times
+much less). Run: ``.venv/bin/python -m benchmarks.store [--rows 1000000] [--db URL] [--repeat 1]``
 (``--db`` takes an empty PostgreSQL database to time that back-end instead of SQLite).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -108,6 +110,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     args = ap.parse_args()
     t0 = time.perf_counter()
+    load = os.getloadavg()
     validated = synthetic_upload(args.rows)
     print(f"built {len(validated.tidy):,} assessments in {time.perf_counter() - t0:.1f} s")
     best: dict[str, tuple[float, float]] = {}
@@ -128,6 +131,9 @@ def main() -> None:
     for key, text in lines.items():
         wall, cpu = best[key]
         print(f"{backend}: {text}: {wall:.2f} s (CPU {cpu:.2f} s)")
+    # Wall times on a shared machine depend on what else runs; the load says how busy it was.
+    end = os.getloadavg()
+    print(f"load average (1 min) {load[0]:.2f} at the start, {end[0]:.2f} at the end")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
 
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, insert, select, text, update
 
-from data.store import codec
+from data.store import codec, codes
 from data.store.tables import audit_log, store_meta
 
 #: Parameters per ``IN (...)`` list (well under SQLite's and PostgreSQL's limits).
@@ -61,22 +62,15 @@ def fetch_array(conn: Connection, sql: str, params: Sequence[object] = ()) -> np
             gc.enable()
 
 
-def fetch_columns(conn: Connection, sql: str) -> list[tuple]:
-    """A driver-level query's result column by column (one tuple per column; [] when empty).
-
-    The fastest way from a result set to numpy/pyarrow columns: the driver builds one tuple per
-    row, and ``zip`` turns them into columns in C.
-    """
-    dbapi = conn.connection.driver_connection
-    cur = dbapi.cursor()
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the garbage collector: building millions of small objects (row tuples, values)
+    would otherwise set off repeated full collections that walk every one of them."""
     collecting = gc.isenabled()
-    gc.disable()  # see fetch_array
+    gc.disable()
     try:
-        cur.execute(sql)
-        rows = cur.fetchall()
-        return list(zip(*rows, strict=True)) if rows else []
+        yield
     finally:
-        cur.close()
         if collecting:
             gc.enable()
 
@@ -86,7 +80,8 @@ def insert_assessments(conn: Connection, stored: pd.DataFrame, upload_id: int) -
     n = len(stored)
     if n == 0:
         return 0
-    columns = [[upload_id] * n, *codec.python_columns(stored)]
+    instrument_id, label_id = codes.encode(conn, stored)
+    columns = [[upload_id] * n, *codec.python_columns(stored, instrument_id, label_id)]
     insert_columns(conn, "assessments", ("upload_id", *codec.WRITE_COLUMNS), columns)
     return n
 

@@ -11,40 +11,22 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from data.schema import STRING, empty_tidy, item_column, item_columns
+from data.schema import STRING, item_columns
 from data.store.engine import StoreError
-from data.store.tables import KEY_COLUMNS, MS_PER_DAY, NO_DAY, NO_ITEM, NO_SESSION
+from data.store.tables import MS_PER_DAY, NO_DAY, NO_ITEM, NO_SESSION
 
-#: Columns read back for the tidy table, in this order.
+#: Columns read back for the tidy table, in this order (codes are decoded with codes.Lookups).
 READ_COLUMNS = (
     "patient_id",
-    "protocol",
-    "instrument",
+    "instrument_id",
     "session_key",
     "day_ms",
-    "phase",
+    "label_id",
     "score",
-    "site",
-    "clinician",
-    "route",
-    "treatment_resistant",
     "items",
 )
 #: Columns written for a new assessment, in this order (``upload_id`` is added by the writer).
-WRITE_COLUMNS = (
-    "patient_id",
-    "instrument",
-    "session_key",
-    "day_ms",
-    "protocol",
-    "phase",
-    "score",
-    "site",
-    "clinician",
-    "route",
-    "treatment_resistant",
-    "items",
-)
+WRITE_COLUMNS = READ_COLUMNS
 _OPTIONAL_TEXT = ("site", "clinician", "route")
 _ITEM_LIMIT = 2**15 - 1
 #: Largest |day_ms| accepted (about 35,000 years), far from NO_DAY and from int64 overflow.
@@ -93,23 +75,39 @@ def pack_items(tidy: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def unpack_items(packed: np.ndarray) -> np.ndarray:
-    """The inverse of ``pack_items``: an (n, k) int16 matrix, NO_ITEM where not answered."""
-    n = len(packed)
-    has = np.flatnonzero(np.not_equal(packed, None))
-    if not len(has):
+def unpack_items(packed: Sequence[object] | pa.Array) -> np.ndarray:
+    """The inverse of ``pack_items``: an (n, k) int16 matrix, NO_ITEM where not answered.
+
+    ``packed``: one bytes value or None per row (or a pyarrow binary array). The values are laid
+    end to end once (pyarrow) and cut into rows with numpy, without per-row Python code.
+    """
+    if isinstance(packed, pa.Array):
+        arr = packed if packed.type == pa.large_binary() else packed.cast(pa.large_binary())
+    else:
+        arr = pa.array(packed, type=pa.large_binary())
+    n = len(arr)
+    data = arr.buffers()[2]
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    if n and offsets[0]:  # a slice: its values start part-way into the data
+        data = data[int(offsets[0]) :] if data is not None else None
+        offsets = offsets - offsets[0]
+    if (offsets % 2).any():
+        raise StoreError(
+            "The outcome store is damaged: some stored item scores cannot be read. Restore the "
+            "store from a backup."
+        )
+    widths = np.diff(offsets) // 2
+    k = int(widths.max()) if n else 0
+    if data is None or k == 0:
         return np.full((n, 0), NO_ITEM, dtype=np.int16)
-    blobs = packed[has]
-    widths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)) // 2
-    flat = np.frombuffer(b"".join(blobs), dtype="<i2")
-    k = int(widths.max())
-    if int(widths.min()) == k and len(has) == n:  # one width, every row answered: a reshape
+    flat = np.frombuffer(data, dtype="<i2", count=int(offsets[-1]) // 2)
+    if int(widths.min()) == k:  # one width, every row answered: a reshape
         return flat.reshape(n, k)
     out = np.full((n, k), NO_ITEM, dtype=np.int16)
-    starts = np.cumsum(widths) - widths
-    for w in np.unique(widths):  # one pass per width (one per upload at most)
-        same = widths == w
-        out[has[same], : int(w)] = flat[starts[same][:, None] + np.arange(int(w))]
+    rows = np.repeat(np.arange(n), widths)
+    starts = offsets[:-1] // 2
+    within = np.arange(len(rows)) - np.repeat(np.cumsum(widths) - widths, widths)
+    out[rows, within] = flat[np.repeat(starts, widths) + within]
     return out
 
 
@@ -146,71 +144,18 @@ def stored_from_tidy(tidy: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def python_columns(stored: pd.DataFrame) -> list[list[object]]:
-    """``WRITE_COLUMNS`` of a stored frame as Python lists with None for missing values,
-    ready for a database driver."""
-    cols: list[list[object]] = []
-    for name in WRITE_COLUMNS:
-        s = stored[name]
-        if name in ("session_key", "day_ms"):
-            cols.append(s.to_numpy(dtype=np.int64).tolist())
-        elif name == "score":
-            v = s.to_numpy(dtype="float64")
-            cols.append(np.where(np.isnan(v), None, v.astype(object)).tolist())
-        elif name == "items":
-            cols.append(s.to_numpy(dtype=object).tolist())
-        else:
-            cols.append(s.to_numpy(dtype=object, na_value=None).tolist())
-    return cols
-
-
-def _text(values: Sequence[object]) -> pd.Series:
-    """Text values (None for missing) as a pyarrow-backed string column."""
-    arr = pa.array(values, type=pa.large_string())
-    return pd.Series(pd.arrays.ArrowStringArray(arr), copy=False)
-
-
-def _any(values: Sequence[object]) -> bool:
-    return values.count(None) != len(values)
-
-
-def tidy_from_stored(columns: list[Sequence[object]]) -> pd.DataFrame:
-    """The conformed tidy table from columns read in ``READ_COLUMNS`` order (one sequence per
-    column, None for missing; an empty list when nothing is stored).
-
-    Optional columns (site, clinician, route, treatment_resistant) and item columns appear only
-    when some stored assessment has a value in them, as in a tidy table read from a file. Built
-    directly in the canonical dtypes and column order of data.schema.conform (no extra copy).
-    """
-    if not columns or not len(columns[0]):
-        return empty_tidy()
-    col = dict(zip(READ_COLUMNS, columns, strict=True))
-    session = np.array(col["session_key"], dtype=np.int64)
-    day_ms = np.array(col["day_ms"], dtype=np.int64)
-    frame = {
-        "patient_id": _text(col["patient_id"]),
-        "protocol": _text(col["protocol"]),
-        "instrument": _text(col["instrument"]),
-        "session": pd.Series(pd.arrays.IntegerArray(session, session == NO_SESSION), copy=False),
-        "day": pd.Series(np.where(day_ms == NO_DAY, np.nan, day_ms / MS_PER_DAY), copy=False),
-        "phase": _text(col["phase"]),
-        "score": pd.Series(np.array(col["score"], dtype=np.float64), copy=False),
-    }
-    for name in _OPTIONAL_TEXT:
-        if _any(col[name]):
-            frame[name] = _text(col[name])
-    if _any(col["treatment_resistant"]):
-        tr = np.array(col["treatment_resistant"], dtype=object)
-        frame["treatment_resistant"] = pd.Series(pd.array(tr, dtype="boolean"), copy=False)
-    items = unpack_items(np.array(col["items"], dtype=object))
-    answered = items != NO_ITEM
-    used = np.flatnonzero(answered.any(axis=0))
-    for k in range(int(used.max()) + 1 if len(used) else 0):  # item_1 … the last one answered
-        arr = pd.arrays.IntegerArray(items[:, k].astype(np.int64), ~answered[:, k])
-        frame[item_column(k + 1)] = pd.Series(arr, copy=False)
-    return pd.DataFrame(frame, copy=False)
-
-
-def key_frame(stored: pd.DataFrame) -> pd.DataFrame:
-    """Just the key columns, with plain dtypes for fast merges."""
-    return pd.DataFrame({c: stored[c] for c in KEY_COLUMNS}, index=stored.index)
+def python_columns(
+    stored: pd.DataFrame, instrument_id: np.ndarray, label_id: np.ndarray
+) -> list[list[object]]:
+    """``WRITE_COLUMNS`` of a stored frame (with its instrument and label codes, see codes.py)
+    as Python lists with None for missing values, ready for a database driver."""
+    score = stored["score"].to_numpy(dtype="float64")
+    return [
+        stored["patient_id"].to_numpy(dtype=object).tolist(),
+        np.asarray(instrument_id, dtype=np.int64).tolist(),
+        stored["session_key"].to_numpy(dtype=np.int64).tolist(),
+        stored["day_ms"].to_numpy(dtype=np.int64).tolist(),
+        np.asarray(label_id, dtype=np.int64).tolist(),
+        np.where(np.isnan(score), None, score.astype(object)).tolist(),
+        stored["items"].to_numpy(dtype=object).tolist(),
+    ]

@@ -128,9 +128,14 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def read_connection(engine: Engine) -> Iterator[Connection]:
-    """A connection inside one read transaction (a consistent snapshot on both back-ends)."""
-    with translate_errors(engine), engine.connect() as conn, conn.begin():
-        yield conn
+    """A connection inside one read transaction: one consistent snapshot for every statement in
+    it on both back-ends (SQLite's WAL snapshot; PostgreSQL at REPEATABLE READ, as its default
+    gives each statement a snapshot of its own)."""
+    with translate_errors(engine), engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
 
 
 @contextmanager

@@ -151,9 +151,84 @@ def _v2(conn: Connection) -> None:
     )
 
 
+def _v3(conn: Connection) -> None:
+    """Instruments and descriptive labels stored as codes into two lookup tables.
+
+    The version-2 assessments table is rebuilt: same ids, uploads, keys, scores and items; its
+    instrument text becomes a code into ``instruments`` and its protocol, phase, site, clinician,
+    route and treatment_resistant a code into ``labels`` (one row per distinct combination).
+    """
+    md = MetaData()
+    # These tables have not changed since version 3; a later change to any of them must copy its
+    # version-3 form here first.
+    for table in (t.instruments, t.labels, t.assessments):
+        table.to_metadata(md)
+    Table("uploads", md, Column("id", Integer, primary_key=True))
+    for name in (
+        "uq_assessments_active_key",
+        "ix_assessments_upload",
+        "ix_assessments_replaced_by",
+    ):
+        conn.execute(text(f"DROP INDEX {name}"))
+    conn.execute(text("ALTER TABLE assessments RENAME TO assessments_v2"))
+    if conn.dialect.name == "postgresql":  # free the names the new table's key and ids take
+        names = conn.execute(
+            text("SELECT conname FROM pg_constraint WHERE conrelid = 'assessments_v2'::regclass")
+        ).scalars()
+        for k, name in enumerate(list(names)):
+            conn.execute(text(f'ALTER TABLE assessments_v2 RENAME CONSTRAINT "{name}" TO old_{k}'))
+        seq = conn.execute(text("SELECT pg_get_serial_sequence('assessments_v2', 'id')")).scalar()
+        if seq:
+            conn.execute(text(f"ALTER SEQUENCE {seq} RENAME TO assessments_v2_id_seq"))
+    md.create_all(conn, tables=[md.tables[n] for n in ("instruments", "labels", "assessments")])
+    conn.execute(
+        text(
+            "INSERT INTO instruments (key) "
+            "SELECT DISTINCT instrument FROM assessments_v2 ORDER BY instrument"
+        )
+    )
+    cols = ", ".join(t.LABEL_COLUMNS)
+    conn.execute(text(f"INSERT INTO labels ({cols}) SELECT DISTINCT {cols} FROM assessments_v2"))
+    # Labels are matched through a text signature that tells a missing value from any text
+    # (quote gives NULL unquoted, text quoted), so that the match can use an index.
+    quote = "quote" if conn.dialect.name == "sqlite" else "quote_nullable"
+    sig = lambda alias: " || '|' || ".join(  # noqa: E731
+        f"{quote}({alias}.{c})" for c in t.LABEL_COLUMNS
+    )
+    conn.execute(text("CREATE TABLE label_signatures (sig TEXT PRIMARY KEY, id INTEGER)"))
+    conn.execute(text(f"INSERT INTO label_signatures SELECT {sig('l')}, l.id FROM labels l"))
+    conn.execute(
+        text(
+            "INSERT INTO assessments (id, upload_id, replaced_by, patient_id, instrument_id, "
+            "session_key, day_ms, label_id, score, items) "
+            "SELECT o.id, o.upload_id, o.replaced_by, o.patient_id, i.id, o.session_key, "
+            "o.day_ms, s.id, o.score, o.items FROM assessments_v2 o "
+            "JOIN instruments i ON i.key = o.instrument "
+            f"JOIN label_signatures s ON s.sig = {sig('o')} ORDER BY o.id"
+        )
+    )
+    moved = conn.execute(text("SELECT count(*) FROM assessments")).scalar()
+    before = conn.execute(text("SELECT count(*) FROM assessments_v2")).scalar()
+    if moved != before:
+        raise StoreError(
+            f"Upgrading the outcome store failed: {before} assessments were stored but {moved} "
+            "could be moved to the new layout. Nothing was changed; report this to support."
+        )
+    conn.execute(text("DROP TABLE label_signatures"))
+    conn.execute(text("DROP TABLE assessments_v2"))
+    if conn.dialect.name == "postgresql":  # ids were copied: new ones continue after them
+        conn.execute(
+            text(
+                "SELECT setval(pg_get_serial_sequence('assessments', 'id'), "
+                "coalesce(max(id), 0) + 1, false) FROM assessments"
+            )
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "uploads, assessments, audit log", _v1),
     Migration(2, "date anchors kept apart from assessments", _v2),
+    Migration(3, "instruments and labels stored as codes", _v3),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pandas as pd
 from sqlalchemy import Engine, func, inspect, select
 
-from data.store import bulk, codec
+from data.store import reading
 from data.store.commit import commit
 from data.store.engine import (
     default_db_url,
@@ -21,10 +21,6 @@ from data.store.migrations import LATEST, migrate
 from data.store.results import CommitResult
 from data.store.tables import assessments, audit_log, schema_version, store_meta, uploads
 from data.store.undo import UndoResult, undo
-
-_READ_ALL = (
-    f"SELECT {', '.join(codec.READ_COLUMNS)} FROM assessments WHERE replaced_by IS NULL ORDER BY id"
-)
 
 
 def content_hash(data: bytes) -> str:
@@ -84,8 +80,7 @@ class Store:
         """Every stored assessment (replaced ones excepted) as a conformed tidy table, in the
         order stored; an empty conformed table when the store is empty."""
         with read_connection(self.engine) as conn:
-            columns = bulk.fetch_columns(conn, _READ_ALL)
-        return codec.tidy_from_stored(columns)
+            return reading.read_tidy(conn)
 
     def is_empty(self) -> bool:
         """True when no assessment is stored (the dashboard then shows the demo cohort)."""

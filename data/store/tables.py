@@ -1,12 +1,19 @@
 """The store's tables as they are after the latest migration (see migrations.py for history).
 
 ``assessments`` holds the tidy columns plus where each row came from. Its unique key is
-(patient_id, instrument, session_key, day_ms) among rows not replaced. Empty session and day
-are stored as out-of-range sentinels rather than NULL, so that the key works the same on SQLite
-and PostgreSQL (both treat NULLs as distinct in unique indexes). ``day_ms`` is the day offset in
-whole milliseconds, so that day arithmetic across uploads is exact. Item scores are packed into
-one ``items`` value (little-endian 16-bit integers, item_1 first) because reading one column
-back is several times faster than reading twenty mostly empty ones.
+(patient_id, instrument_id, session_key, day_ms) among rows not replaced. The instrument and the
+descriptive labels (protocol, phase, site, clinician, route, treatment_resistant) are stored as
+small integer codes into two lookup tables, ``instruments`` and ``labels`` (one row per distinct
+combination of labels): a handful of distinct values repeated over millions of rows read back
+much faster as codes than as text. The codes carry no foreign-key constraint, because checking
+one on every inserted row doubles the time of a large upload on PostgreSQL; codes are only ever
+added, in the same transaction as the rows that use them, and a read refuses a code it cannot
+find (codes.py). Empty session and day are stored as out-of-range sentinels rather than NULL, so
+that the key works the same on SQLite and PostgreSQL (both treat NULLs as distinct in unique
+indexes). ``day_ms`` is the day offset in whole milliseconds, so that day arithmetic across
+uploads is exact. Item scores are packed into one ``items`` value (little-endian 16-bit
+integers, item_1 first) because reading one column back is several times faster than reading
+twenty mostly empty ones.
 """
 
 from __future__ import annotations
@@ -40,8 +47,12 @@ COMMITTED, UNDONE = "committed", "undone"
 
 #: Columns of an assessment that identify it (its unique key among rows not replaced).
 KEY_COLUMNS = ("patient_id", "instrument", "session_key", "day_ms")
+#: The same key as stored, with the instrument's code.
+STORED_KEY_COLUMNS = ("patient_id", "instrument_id", "session_key", "day_ms")
 #: Descriptive text columns, in tidy-table order.
 TEXT_COLUMNS = ("protocol", "phase", "site", "clinician", "route")
+#: The columns of one ``labels`` row: an assessment's descriptive labels.
+LABEL_COLUMNS = (*TEXT_COLUMNS, "treatment_resistant")
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
 
@@ -66,6 +77,28 @@ uploads = Table(
     Column("n_unaligned", Integer, nullable=False, server_default="0"),
 )
 
+#: Instrument keys (registry keys, as stored by the uploads), coded for ``assessments``.
+instruments = Table(
+    "instruments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", Text, nullable=False, unique=True),
+)
+
+#: Each distinct combination of an assessment's descriptive labels, coded for ``assessments``.
+#: Rows are only ever added (under the write lock), never changed.
+labels = Table(
+    "labels",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("protocol", Text),
+    Column("phase", Text),
+    Column("site", Text),
+    Column("clinician", Text),
+    Column("route", Text),
+    Column("treatment_resistant", Boolean),
+)
+
 assessments = Table(
     "assessments",
     metadata,
@@ -73,21 +106,16 @@ assessments = Table(
     Column("upload_id", Integer, ForeignKey("uploads.id"), nullable=False),
     Column("replaced_by", Integer, ForeignKey("uploads.id")),
     Column("patient_id", Text, nullable=False),
-    Column("instrument", Text, nullable=False),
+    Column("instrument_id", Integer, nullable=False),  # instruments.id
     Column("session_key", Integer, nullable=False),
     Column("day_ms", BigInteger, nullable=False),
-    Column("protocol", Text),
-    Column("phase", Text),
+    Column("label_id", Integer, nullable=False),  # labels.id
     Column("score", Float(precision=53)),
-    Column("site", Text),
-    Column("clinician", Text),
-    Column("route", Text),
-    Column("treatment_resistant", Boolean),
     Column("items", LargeBinary),
 )
 Index(
     "uq_assessments_active_key",
-    *(assessments.c[c] for c in KEY_COLUMNS),
+    *(assessments.c[c] for c in STORED_KEY_COLUMNS),
     unique=True,
     sqlite_where=assessments.c.replaced_by.is_(None),
     postgresql_where=assessments.c.replaced_by.is_(None),

@@ -47,8 +47,8 @@ class UndoResult:
 def _rows(conn: Connection, where: str, upload_id: int) -> pd.DataFrame:
     arr = bulk.fetch_array(
         conn,
-        "SELECT id, patient_id, instrument, session_key, day_ms, replaced_by, score "
-        f"FROM assessments WHERE {where} = ?",
+        "SELECT a.id, a.patient_id, i.key, a.session_key, a.day_ms, a.replaced_by, a.score "
+        f"FROM assessments a JOIN instruments i ON i.id = a.instrument_id WHERE a.{where} = ?",
         [upload_id],
     )
     names = ["id", *KEY_COLUMNS, "replaced_by", "score"]

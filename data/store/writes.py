@@ -10,8 +10,9 @@ from data.store import bulk
 from data.store.tables import patient_anchors
 
 _EXISTING = (
-    "SELECT id, patient_id, instrument, session_key, day_ms, score, items FROM assessments "
-    "WHERE replaced_by IS NULL AND patient_id IN ({marks})"
+    "SELECT a.id, a.patient_id, i.key, a.session_key, a.day_ms, a.score, a.items "
+    "FROM assessments a JOIN instruments i ON i.id = a.instrument_id "
+    "WHERE a.replaced_by IS NULL AND a.patient_id IN ({marks})"
 )
 
 

@@ -16,6 +16,8 @@ TABLES = (
     "schema_version",
     "store_meta",
     "uploads",
+    "instruments",
+    "labels",
     "assessments",
     "audit_log",
     "patient_anchors",

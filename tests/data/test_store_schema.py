@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from data.store import StoreError, content_hash, open_store
-from tests.data.store_helpers import BACKENDS, keys, row, store_url, validated
+from tests.data.store_helpers import BACKENDS, canonical, keys, row, store_url, validated
 
 
 @pytest.fixture(params=BACKENDS)
@@ -36,7 +37,7 @@ def test_migrations_from_empty_and_from_version_1_reach_the_same_schema(url, tmp
         )
     engine.dispose()
     with open_store(url) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 2
+        assert s.schema_version() == SCHEMA_VERSION == 3
         assert keys(s.read_tidy()) == [("p1", 0, 0.0, 20.0)]
         # version-1 days count from baseline; a dated file without baseline is set aside.
         res = s.commit(
@@ -55,6 +56,142 @@ def test_migrations_from_empty_and_from_version_1_reach_the_same_schema(url, tmp
         }
     declared = {t: {c.name for c in table.columns} for t, table in metadata.tables.items()}
     assert migrated == made == declared
+
+
+# Labels chosen to trip a careless match: empty text against a missing value, the text "NULL",
+# quotes and the signature separator inside a value, and a missing treatment_resistant.
+_V2_ROWS = [
+    # id, upload, replaced_by, patient, instrument, session_key, day_ms, protocol, phase, score,
+    # site, clinician, route, treatment_resistant, items (int16 LE: item_1, item_2)
+    (1, 1, None, "p1", "PHQ-9", 0, 0, "weekly", "baseline", 20.0, "", None, "IV", 1, b"\x03\x00"),
+    (
+        2,
+        1,
+        2,
+        "p1",
+        "PHQ-9",
+        1,
+        7 * 86_400_000,
+        "weekly",
+        "treatment",
+        14.0,
+        None,
+        None,
+        "IV",
+        1,
+        None,
+    ),
+    (
+        3,
+        1,
+        None,
+        "p2",
+        "GAD-7",
+        -(2**31),
+        90 * 86_400_000,
+        "intensive",
+        "follow-up",
+        2.5,
+        "NULL",
+        "o'brien|'x'",
+        None,
+        None,
+        b"\x01\x00\x00\x80",
+    ),
+    (
+        4,
+        2,
+        None,
+        "p1",
+        "PHQ-9",
+        1,
+        7 * 86_400_000,
+        "weekly",
+        "treatment",
+        9.0,
+        None,
+        None,
+        "IV",
+        0,
+        None,
+    ),
+    (
+        5,
+        2,
+        None,
+        "p3",
+        "PHQ-9",
+        0,
+        -(2**62),
+        "weekly",
+        "baseline",
+        None,
+        None,
+        "",
+        None,
+        None,
+        None,
+    ),
+]
+
+
+def test_migration_from_version_2_keeps_every_assessment_and_its_labels(url):
+    from sqlalchemy import text
+
+    from data.store.engine import make_engine, normalise_url
+    from data.store.migrations import migrate
+
+    engine = make_engine(normalise_url(url))
+    assert migrate(engine, target=2) == 2
+    with engine.begin() as conn:
+        for n in (1, 2):
+            conn.execute(
+                text(
+                    "INSERT INTO uploads (filename, content_hash, uploader, committed_at, status,"
+                    " n_rows, n_rejected, n_added, n_already_stored, n_conflicts, n_replaced)"
+                    " VALUES (:f, :h, '', '2025-01-01T00:00:00+00:00', 'committed', 1, 0, 1, 0,"
+                    " 0, 0)"
+                ),
+                {"f": f"u{n}.csv", "h": f"h{n}"},
+            )
+        names = (
+            "id, upload_id, replaced_by, patient_id, instrument, session_key, day_ms, protocol,"
+            " phase, score, site, clinician, route, treatment_resistant, items"
+        )
+        marks = ", ".join(f":v{k}" for k in range(15))
+        for r in _V2_ROWS:
+            values = {f"v{k}": v for k, v in enumerate(r)}
+            values["v13"] = None if r[13] is None else bool(r[13])
+            conn.execute(text(f"INSERT INTO assessments ({names}) VALUES ({marks})"), values)
+    engine.dispose()
+    with open_store(url) as s:
+        got = canonical(s.read_tidy())
+        # The four rows not replaced, by hand from _V2_ROWS (canonical order: patient, instrument,
+        # session with the empty one first, day).
+        assert got["patient_id"].tolist() == ["p1", "p1", "p2", "p3"]
+        assert got["instrument"].tolist() == ["PHQ-9", "PHQ-9", "GAD-7", "PHQ-9"]
+        assert got["session"].tolist() == [0, 1, pd.NA, 0]
+        assert got["day"].tolist()[:3] == [0.0, 7.0, 90.0] and np.isnan(got["day"].iloc[3])
+        assert got["score"].tolist()[:3] == [20.0, 9.0, 2.5] and np.isnan(got["score"].iloc[3])
+        assert got["protocol"].tolist() == ["weekly", "weekly", "intensive", "weekly"]
+        assert got["phase"].tolist() == ["baseline", "treatment", "follow-up", "baseline"]
+        assert got["site"].tolist() == ["", pd.NA, "NULL", pd.NA]
+        assert got["clinician"].tolist() == [pd.NA, pd.NA, "o'brien|'x'", ""]
+        assert got["route"].tolist() == ["IV", "IV", pd.NA, pd.NA]
+        assert got["treatment_resistant"].tolist() == [True, False, pd.NA, pd.NA]
+        assert got["item_1"].tolist() == [3, pd.NA, 1, pd.NA]
+        # Row 3 answers item_1 only (item_2 holds the no-answer value): no item_2 column.
+        assert "item_2" not in got
+        # Ids are kept (the audit log names replaced rows by id); new rows get new ids.
+        res = s.commit(validated([row("p4", 0, 0.0, 5)]), filename="c", content_hash="c")
+        assert res.committed
+        with s.engine.connect() as conn:
+            ids = conn.execute(text("SELECT id FROM assessments ORDER BY id")).scalars().all()
+            n_labels = conn.execute(text("SELECT count(*) FROM labels")).scalar()
+        assert ids == [1, 2, 3, 4, 5, 6]
+        # Distinct label combinations of _V2_ROWS: rows 2 and 4 differ only in
+        # treatment_resistant; row 1 has site ''; p4's (weekly, baseline, nothing else) is new.
+        assert n_labels == 6
 
 
 def test_a_store_from_a_newer_version_is_refused(url):
