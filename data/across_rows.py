@@ -43,13 +43,14 @@ def dates_to_days(
     day: np.ndarray,
     errors: Findings,
     notes: Findings,
-) -> tuple[np.ndarray, pd.Series]:
+) -> tuple[np.ndarray, pd.Series, pd.Series]:
     """Rows without a day get days since their patient's anchor date (SPEC section 2).
 
     The anchor is the patient's session-0 assessment (the earliest if several, of any
     instrument); a patient with dates but no session-0 date is anchored at their first date,
-    with a warning. A day given in the file wins over its date. Returns the days and the
-    anchors (patient_id → date), the only place a date survives.
+    with a warning. A day given in the file wins over its date. Returns the days, the
+    anchors (patient_id → date), the only place a date survives, and, per patient_id, whether
+    the anchor is a session-0 assessment (False: the patient's first dated assessment).
     """
 
     def quoted(p: np.ndarray) -> pd.Series:
@@ -106,12 +107,14 @@ def dates_to_days(
         FIX_NO_BASELINE,
     )
     patients = pid.values.iloc[anchors.anchor.index.to_numpy()]
+    index = pd.Index(patients.to_numpy(), name="patient_id", dtype=patients.dtype)
     out = pd.Series(
-        anchors.anchor.to_numpy(dtype="datetime64[ns]"),
-        index=pd.Index(patients.to_numpy(), name="patient_id", dtype=patients.dtype),
-        name="anchor_date",
+        anchors.anchor.to_numpy(dtype="datetime64[ns]"), index=index, name="anchor_date"
     )
-    return np.where(use & (offset >= 0), offset, day), out
+    from_baseline = pd.Series(
+        anchors.from_baseline.to_numpy(dtype=bool), index=index, name="anchor_from_baseline"
+    )
+    return np.where(use & (offset >= 0), offset, day), out, from_baseline
 
 
 def derive_phase(

@@ -122,6 +122,7 @@ class Coded:
 
 #: Bytes of a plain decimal number: digits, a decimal point and a minus sign.
 _PLAIN_LOW, _PLAIN_HIGH, _SLASH, _POINT = ord("-"), ord("9"), ord("/"), ord(".")
+_ZERO = ord("0")
 
 
 @dataclass(frozen=True)
@@ -145,14 +146,14 @@ class Numbers:
         """Read ``column`` as plain numbers, or None when any cell is something else (the
         caller then codes the column and reads it per distinct value)."""
         text = arrow_column(column)
-        plain, point = _plain_bytes(text) if text is not None else (False, True)
+        plain, point, minus = _plain_bytes(text) if text is not None else (False, True, True)
         if not plain:
             return None
         number = np.empty(len(text), dtype=np.float64)
         start = 0
         for chunk in text.chunks:  # chunk by chunk: no second full-length copy
             try:
-                parsed = pc.cast(chunk, pa.float64())
+                parsed = _cast_plain(chunk, digits_only=not (point or minus))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 return None  # e.g. "1.2.3", "-", "." or "", which only the coded reading handles
             number[start : start + len(chunk)] = parsed.to_numpy(zero_copy_only=False)
@@ -194,10 +195,10 @@ class Numbers:
         )
 
 
-def _plain_bytes(text: pa.ChunkedArray) -> tuple[bool, bool]:
+def _plain_bytes(text: pa.ChunkedArray) -> tuple[bool, bool, bool]:
     """Whether the cells hold no byte but digits, "." and "-" (a cheap test on the bytes), and
-    whether any holds a "."."""
-    point = False
+    whether any holds a "." and whether any holds a "-"."""
+    point = minus = False
     for chunk in text.chunks:
         if len(chunk) == chunk.null_count or chunk.buffers()[2] is None:
             continue  # no bytes to look at (an empty cell fails the cast)
@@ -207,12 +208,27 @@ def _plain_bytes(text: pa.ChunkedArray) -> tuple[bool, bool]:
             chunk.offset : chunk.offset + len(chunk) + 1
         ]
         data = np.frombuffer(buffers[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-        if data.size and (
-            data.min() < _PLAIN_LOW or data.max() > _PLAIN_HIGH or bool((data == _SLASH).any())
-        ):
-            return False, point
-        point = point or bool((data == _POINT).any())
-    return True, point
+        if not data.size:
+            continue
+        low = int(data.min())
+        if low < _PLAIN_LOW or data.max() > _PLAIN_HIGH or bool((data == _SLASH).any()):
+            return False, point, minus
+        if low < _ZERO:  # only "-" and "." sort below the digits here
+            point = point or bool((data == _POINT).any())
+            minus = minus or bool((data == _PLAIN_LOW).any())
+    return True, point, minus
+
+
+def _cast_plain(chunk: pa.Array, digits_only: bool) -> pa.Array:
+    """Plain decimal numbers as floats. Cells of digits alone are read as whole numbers first
+    (quicker, and the same floats: a whole number converts to its nearest float, as its text
+    does), falling back to reading them as floats when one is too long for a whole number."""
+    if digits_only:
+        try:
+            return pc.cast(chunk, pa.int64())
+        except pa.ArrowInvalid:
+            pass
+    return pc.cast(chunk, pa.float64())
 
 
 def _factorize(column: pd.Series) -> tuple[np.ndarray, Any]:

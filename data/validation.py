@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
@@ -40,7 +40,9 @@ class Validated:
     row of each tidy row (same index as ``tidy``). ``rejects``: rejected rows as read (the file's
     own headers) plus ``row`` and ``reason``. ``problems``: every row error and warning.
     ``anchors``: patient_id → baseline date, only when the export had dates; kept apart from the
-    tidy table and never stored with it.
+    tidy table and never stored with it. ``anchor_from_baseline``: patient_id → True when that
+    patient's anchor date is a session-0 (baseline) assessment, False when it is their first
+    dated assessment instead; same index as ``anchors`` (empty when the export had no dates).
     """
 
     tidy: pd.DataFrame
@@ -49,6 +51,7 @@ class Validated:
     problems: tuple[Problem, ...]
     anchors: pd.Series
     raw: RawTable
+    anchor_from_baseline: pd.Series = field(default_factory=lambda: _no_patients(bool))
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -57,6 +60,11 @@ class Validated:
     @property
     def warnings(self) -> tuple[Problem, ...]:
         return tuple(p for p in self.problems if p.severity == "warning")
+
+
+def _no_patients(dtype: object) -> pd.Series:
+    """An empty per-patient Series (index patient_id), for a file without dates."""
+    return pd.Series([], index=pd.Index([], dtype=TEXT, name="patient_id"), dtype=dtype)
 
 
 NO_PROTOCOL = Problem(
@@ -250,8 +258,8 @@ def validate(
     timed = np.isfinite(session) | bad_session | cell("day").present | dates.present
     timed |= session_word >= 0
     errors.add(~timed, None, rowrules.NO_TIMING, rowrules.FIX_TIMING)
-    no_patients = pd.Index([], dtype=TEXT, name="patient_id")
-    anchors = pd.Series([], index=no_patients, dtype="datetime64[ns]", name="anchor_date")
+    anchors = _no_patients("datetime64[ns]").rename("anchor_date")
+    from_baseline = _no_patients(bool).rename("anchor_from_baseline")
     if "date" in cells:
         reading = read_dates(
             dates,
@@ -261,7 +269,9 @@ def validate(
             source_row=src,
         )
         file_notes.extend(reading.warnings)
-        day, anchors = dates_to_days(reading, dates, pid, session, day, errors, notes)
+        day, anchors, from_baseline = dates_to_days(
+            reading, dates, pid, session, day, errors, notes
+        )
 
     phase = derive_phase(phase, session, day, pid.codes, inst, ~errors.flagged, keys, errors)
     others = [cell(c).codes for c in ("site", "clinician", "route")]
@@ -315,6 +325,7 @@ def validate(
         problems=tuple(problems),
         anchors=anchors,
         raw=raw,
+        anchor_from_baseline=from_baseline,
     )
 
 

@@ -46,6 +46,20 @@ def test_plain_numbers_are_read_in_one_pass_as_the_coded_reading_reads_them():
     assert plain.text(np.array([2, len(PLAIN)])).tolist() == ["007", pd.NA]
 
 
+def test_digits_only_columns_read_as_the_coded_reading_reads_them():
+    # Cells of digits alone take a quicker whole-number path; the floats must not change.
+    # 2**53 + 1 = 9007199254740993 lies halfway between two floats: ties go to the even one,
+    # 2**53; 10**20 − 1 is too long for a whole number and is read as a float, 1e20.
+    cells = column(["007", "12", "9007199254740993", None])
+    want = [7.0, 12.0, 2.0**53, np.nan]
+    np.testing.assert_array_equal(Numbers.of(cells).numbers(), want)
+    np.testing.assert_array_equal(Coded.of(cells).numbers(), want)
+    big = column(["1", "9" * 20])
+    np.testing.assert_array_equal(Numbers.of(big).numbers(), [1.0, 1e20])
+    np.testing.assert_array_equal(Coded.of(big).numbers(), [1.0, 1e20])
+    assert Numbers.of(column(["3", "10", None])).integral
+
+
 @pytest.mark.parametrize("cell", NOT_PLAIN)
 def test_a_column_with_any_other_cell_is_read_per_distinct_value(cell):
     cells = column(["1", "2", cell])

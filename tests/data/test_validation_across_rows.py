@@ -140,6 +140,32 @@ def test_patient_without_session_0_is_anchored_at_first_date_with_warning():
     assert note.row == 3 and "'P-1' has no baseline" in note.message
 
 
+def test_anchor_from_baseline_tells_session_0_anchors_from_first_date_anchors():
+    # SPEC section 2: P-1 has a dated session 0, so its anchor is that baseline row; P-2 has
+    # none, so it is anchored at its first dated assessment (5 Mar) instead.
+    result = validate(
+        raw(rows({"session": "0", "date": "2024-03-04", "score": "20"},
+                 {"session": "1", "date": "2024-03-11", "score": "15"},
+                 {"patient_id": "P-2", "session": "2", "date": "2024-03-12", "score": "15"},
+                 {"patient_id": "P-2", "session": "1", "date": "2024-03-05", "score": "18"})),
+        REG,
+    )  # fmt: skip
+    assert result.anchor_from_baseline.to_dict() == {"P-1": True, "P-2": False}
+    assert result.anchor_from_baseline.index.name == "patient_id"
+    assert result.anchor_from_baseline.index.equals(result.anchors.index)
+    assert result.anchors.to_dict() == {
+        "P-1": pd.Timestamp("2024-03-04"),
+        "P-2": pd.Timestamp("2024-03-05"),
+    }
+
+
+def test_anchor_from_baseline_is_empty_without_dates():
+    result = validate(raw(rows({"session": "0", "day": "0", "score": "20"})), REG)
+    assert len(result.anchor_from_baseline) == 0 and len(result.anchors) == 0
+    assert result.anchor_from_baseline.dtype == bool
+    assert result.anchor_from_baseline.index.name == "patient_id"
+
+
 def test_date_before_baseline_is_rejected_naming_the_baseline_row():
     result = validate(raw(rows({"session": "1", "date": "2024-03-01", "score": "15"},
                                {"session": "0", "date": "2024-03-05", "score": "20"})),
