@@ -1,27 +1,17 @@
 """Small building blocks shared by the pages: metric cards with n and CI, verdict cards, the
-"how this is computed" expander, notices for analyses that are not available yet, and the
-chart call every page uses."""
+"how this is computed" expander and the chart call every page uses."""
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.chart_style import is_empty_figure
-
-#: Badge colour and plain meaning of each verdict (SPEC section 6).
-VERDICTS: dict[str, tuple[str, str]] = {
-    "supported": ("green", "the whole 95% CI clears the claim's threshold"),
-    "not supported": ("red", "even the top of the 95% CI falls short of the threshold"),
-    "inconclusive": ("orange", "the 95% CI straddles the threshold, or fewer than 10 patients"),
-    "not testable": ("gray", "the data cannot test this claim"),
-    "reported": ("blue", "reported without a verdict"),
-}
-
+from dashboard.claims_view import VERDICTS, detail_lines, estimate_text
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
@@ -140,22 +130,25 @@ def verdict_badge(verdict: str) -> None:
     st.badge(verdict.capitalize(), color=colour, help=meaning or None)  # type: ignore[arg-type]
 
 
-def verdict_card(result: Mapping[str, object]) -> None:
-    """One claim: its wording, verdict badge, estimate with CI and n, the test in plain words
-    and the caveats. ``result`` is a ``ClaimResult.to_dict()``."""
+def verdict_card(result) -> None:
+    """One claim tested on one instrument (an ``analysis.claims.ClaimResult``): the instrument
+    and group, the verdict badge, the estimate with its 95% CI and n, a few lines of detail, the
+    test in plain words and the caveats (collapsed)."""
     with st.container(border=True):
-        st.markdown(f"**{result.get('claim', result.get('id'))}**")
-        scope = " · ".join(str(x) for x in (result.get("instrument"), result.get("group")) if x)
-        if scope:
-            st.caption(scope)
-        verdict_badge(str(result.get("verdict", "not testable")))
-        ci = result.get("ci") or (None, None)
-        est = _num(result.get("estimate"))
-        figure = "–" if est is None else f"{est:.0f}%"
-        st.markdown(f"{figure} ({ci_text(*ci)}), n = {result.get('n', 0)}")  # type: ignore[misc]
-        if result.get("test"):
-            st.caption(f"Test: {result['test']}")
-        caveats: Sequence[str] = result.get("caveats") or ()  # type: ignore[assignment]
+        scope = " · ".join(
+            str(x) for x in (result.instrument, result.group) if x and x != "all patients"
+        )
+        st.markdown(f"**{scope or 'All instruments'}**")
+        verdict_badge(result.verdict)
+        if result.verdict == "not testable":
+            st.markdown(f"Not testable: {result.caveats[0] if result.caveats else ''}")
+        else:
+            st.markdown(estimate_text(result))
+            for line in detail_lines(result):
+                st.caption(line)
+        if result.test:
+            st.caption(f"**Test:** {result.test}")
+        caveats = result.caveats[1:] if result.verdict == "not testable" else result.caveats
         if caveats:
             with st.expander(f"Caveats ({len(caveats)})"):
                 for c in caveats:
@@ -166,15 +159,6 @@ def how_computed(text: str, title: str = "How this is computed") -> None:
     """A collapsed expander explaining a figure in plain words."""
     with st.expander(title):
         st.markdown(text)
-
-
-def not_available(what: str, module: str) -> None:
-    """A clearly marked place for an analysis that is not in this version yet."""
-    st.info(
-        f"**{what}**: not in this version yet (waiting on `{module}`). "
-        "Everything else on this page works.",
-        icon=":material/construction:",
-    )
 
 
 def chart(fig: go.Figure, key: str | None = None) -> None:

@@ -15,13 +15,13 @@ Every function here is pure: tidy frames in, tidy frames out, shaped for ``dashb
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import combinations
 
 import numpy as np
 import pandas as pd
 
 from analysis.assessments import Assessments
 from analysis.effects import between_effects, paired_effects_by_group
+from analysis.figures import protocol_pairs
 from analysis.outcomes import FLAG_COLUMNS, as_all_starters
 from analysis.rates import rates_table, wilson_ci
 from analysis.result_tables import outcome_rates_table
@@ -113,12 +113,27 @@ def _keep(frame: pd.DataFrame, filters: Filters) -> np.ndarray:
     return keep
 
 
-def filter_tidy(tidy: pd.DataFrame, attributes: pd.DataFrame, filters: Filters) -> pd.DataFrame:
-    """Every row of the patients who pass the filters, on the chosen instruments."""
+def patient_positions(tidy: pd.DataFrame, attributes: pd.DataFrame) -> np.ndarray:
+    """For each row of ``tidy``, the position of its patient in ``attributes`` (computed once
+    per dataset, it turns filtering into an array lookup instead of matching ids as text)."""
+    return pd.Index(attributes["patient_id"]).get_indexer(tidy["patient_id"])
+
+
+def filter_tidy(
+    tidy: pd.DataFrame,
+    attributes: pd.DataFrame,
+    filters: Filters,
+    positions: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Every row of the patients who pass the filters, on the chosen instruments.
+    ``positions``: ``patient_positions(tidy, attributes)``, when already at hand."""
     if not filters.active:
         return tidy
-    patients = attributes.loc[_keep(attributes, filters), "patient_id"]
-    rows = tidy["patient_id"].isin(patients).to_numpy(dtype=bool)
+    keep = _keep(attributes, filters)
+    if positions is None:
+        rows = tidy["patient_id"].isin(attributes.loc[keep, "patient_id"]).to_numpy(dtype=bool)
+    else:
+        rows = keep[positions]
     if filters.instruments:
         rows &= tidy["instrument"].isin(filters.instruments).to_numpy(dtype=bool)
     return tidy.loc[rows]
@@ -140,10 +155,14 @@ def outcomes_depend_on_group(registry: Registry) -> bool:
 
 def outcome_rates_research(outcomes: pd.DataFrame) -> ResearchTable:
     """Outcome rates per instrument × protocol under both denominators with Wilson CIs, as the
-    researcher table ``analysis.result_tables.outcome_rates_table`` builds it."""
+    researcher table ``analysis.result_tables.outcome_rates_table`` builds it, from the same
+    ``rates_table`` calls as ``analysis.figures`` (completers: paired patients; everyone who
+    started: ``as_all_starters``, a patient not eligible for a rule left out of its denominator),
+    so the dashboard, the summary and the exported tables give the same figures."""
     by, flags = ["instrument", "protocol"], list(FLAG_COLUMNS)
-    completers = rates_table(outcomes, by, flags)
-    starters = rates_table(as_all_starters(outcomes), by, flags, missing="false")
+    paired = outcomes.loc[outcomes["paired"].to_numpy(dtype=bool)]
+    completers = rates_table(paired, by, flags)
+    starters = rates_table(as_all_starters(outcomes), by, flags, missing="exclude")
     return outcome_rates_table(completers, starters)
 
 
@@ -233,12 +252,14 @@ def within_effects(pairs: pd.DataFrame, n_boot: int) -> pd.DataFrame:
 
 
 def in_display_order(frame: pd.DataFrame, registry: Registry) -> pd.DataFrame:
-    """Rows sorted by instrument (registry order) and protocol (intensive, weekly, others)."""
+    """Rows sorted by instrument (registry order) and protocol (intensive, weekly, others;
+    the first protocol ``a`` of a comparison table)."""
     if frame.empty:
         return frame
+    col = "protocol" if "protocol" in frame else "a"
     inst = {k: i for i, k in enumerate(instrument_order(frame["instrument"], registry))}
-    prot = {k: i for i, k in enumerate(protocol_order(frame["protocol"].astype(str)))}
-    key = frame["instrument"].astype(str).map(inst) * 1000 + frame["protocol"].astype(str).map(prot)
+    prot = {k: i for i, k in enumerate(protocol_order(frame[col].astype(str)))}
+    key = frame["instrument"].astype(str).map(inst) * 1000 + frame[col].astype(str).map(prot)
     return frame.iloc[np.argsort(key.to_numpy(), kind="stable")]
 
 
@@ -286,13 +307,10 @@ def forest_rows(effects: pd.DataFrame, measure: str = "g_av") -> pd.DataFrame:
     )
 
 
-def protocol_pairs(protocols: list[str]) -> list[tuple[str, str]]:
-    """Pairs (a, b) to compare, in display order (intensive − weekly first)."""
-    return list(combinations(protocol_order(protocols), 2))
-
-
 def between_table(values: pd.DataFrame, by: list[str], column: str = "change") -> pd.DataFrame:
-    """``between_effects`` of ``column`` for every protocol pair within each ``by`` group.
+    """``between_effects`` of ``column`` for each protocol pair of ``analysis.figures`` (every
+    protocol against weekly, the reference; none without weekly patients) within each ``by``
+    group.
 
     Columns: the ``by`` columns, a, b, n_a, n_b, mean_diff with Welch CI, g with its
     noncentral-t CI (``_lo`` / ``_hi``), welch_p.
@@ -314,6 +332,21 @@ def between_table(values: pd.DataFrame, by: list[str], column: str = "change") -
                     row[name] = np.nan if value is None else value
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def no_comparison_reason(protocols: object) -> str | None:
+    """Why protocols cannot be compared in data with these protocol labels (None when they
+    can): comparisons are against weekly, the reference, as in ``analysis.figures``."""
+    present = sorted({str(p) for p in protocols})  # type: ignore[union-attr]
+    if protocol_pairs(present):
+        return None
+    only = ", ".join(present) or "none"
+    if "weekly" in present:
+        return "Every patient here is on the weekly protocol, so there is nothing to compare."
+    return (
+        f"Protocols are compared with weekly, the reference, and these patients have no weekly "
+        f"patients (protocols here: {only})."
+    )
 
 
 def between_forest_rows(between: pd.DataFrame) -> pd.DataFrame:

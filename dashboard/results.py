@@ -17,15 +17,20 @@ import pandas as pd
 import streamlit as st
 
 from analysis.bootstrap import DEFAULT_N_BOOT
+from analysis.claims import ClaimResult, evaluate_claims
+from analysis.claims_config import ClaimsConfig
+from analysis.effects import paired_effects_by_group
+from analysis.figures import MATCHED_DAYS, MATCHED_TOL, Figures, fast_figures
 from analysis.funnel import inclusion_funnel
 from analysis.outcomes import patient_outcomes
+from analysis.research import research_tables
 from analysis.safety import safety_report
 from analysis.survival import km_by_group, km_curves, logrank_test
-from analysis.tables import prepare_for_export
+from analysis.tables import ResearchTable, prepare_for_export
 from analysis.trajectories import by_day, by_session, matched_days
 from dashboard import compute
 from dashboard.compute import Filters
-from dashboard.state import DataRef, attributes, full_tidy, registry_from_text
+from dashboard.state import DataRef, attributes, full_tidy, positions, registry_from_text
 from data.errors import AnalysisError
 
 #: Paired patients above which bootstrap intervals wait for the user to ask for them.
@@ -40,7 +45,7 @@ def _outcomes_all(ref: DataRef, reg_text: str | None) -> pd.DataFrame:
 @st.cache_resource(show_spinner=False, max_entries=6)
 def tidy(ref: DataRef, filters: Filters) -> pd.DataFrame:
     """The assessments of the patients who pass the filters (read-only)."""
-    return compute.filter_tidy(full_tidy(ref), attributes(ref), filters)
+    return compute.filter_tidy(full_tidy(ref), attributes(ref), filters, positions(ref))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -109,7 +114,7 @@ def effects_fast(ref: DataRef, reg_text: str | None, filters: Filters) -> dict[s
     between = compute.between_table(
         paired.astype({"instrument": str, "protocol": str}), ["instrument"]
     )
-    return {"within": within, "between": between}
+    return {"within": within, "between": compute.in_display_order(between, registry)}
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -158,7 +163,7 @@ def matched(ref: DataRef, reg_text: str | None, filters: Filters) -> pd.DataFram
     t = tidy(ref, filters)
     if t.empty:
         return pd.DataFrame()
-    m = matched_days(t, registry_from_text(reg_text))
+    m = matched_days(t, registry_from_text(reg_text), days=MATCHED_DAYS, tol=MATCHED_TOL)
     if m.empty:
         return pd.DataFrame()
     m = m.astype({"instrument": str, "protocol": str})
@@ -181,3 +186,50 @@ def safety(ref: DataRef, reg_text: str | None, filters: Filters):
     if report.available and len(report.prevalence):
         report = replace(report, prevalence=compute.with_wilson(report.prevalence))
     return report
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def claims(
+    ref: DataRef, reg_text: str | None, filters: Filters, config: ClaimsConfig
+) -> list[ClaimResult]:
+    """The claims scorecard (``analysis.claims.evaluate_claims``) on the filtered patients,
+    from the per-patient outcomes and the safety tables already computed for the other pages;
+    g_av per instrument beside the large-improvement verdicts, as ``analysis.figures`` does."""
+    registry = registry_from_text(reg_text)
+    o = outcomes(ref, reg_text, filters)
+    paired = o.loc[o["paired"].to_numpy(dtype=bool), ["instrument", "protocol", "baseline", "eot"]]
+    effects = (
+        paired_effects_by_group(paired, ["instrument"], n_boot=0, ci=config.ci_level)
+        if len(paired)
+        else None
+    )
+    return evaluate_claims(
+        tidy(ref, filters),
+        o,
+        registry,
+        config,
+        safety=safety(ref, reg_text, filters),
+        effects=effects,
+    )
+
+
+@st.cache_resource(show_spinner="Computing every figure for the downloads…", max_entries=4)
+def figures(ref: DataRef, reg_text: str | None, filters: Filters, config: ClaimsConfig) -> Figures:
+    """``analysis.figures.fast_figures`` on the filtered patients: what the command line's
+    ``summary`` and ``tables`` compute, for the downloads (read-only)."""
+    return fast_figures(tidy(ref, filters), registry_from_text(reg_text), config)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def research(
+    ref: DataRef,
+    reg_text: str | None,
+    filters: Filters,
+    config: ClaimsConfig,
+    n_boot: int,
+    models: bool,
+    _fig: Figures,
+) -> list[ResearchTable]:
+    """``analysis.research.research_tables`` of ``_fig`` (the figures of the other arguments,
+    with ``n_boot`` bootstrap resamples and growth models when ``models``); read-only."""
+    return research_tables(tidy(ref, filters), _fig, registry_from_text(reg_text))

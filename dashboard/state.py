@@ -14,19 +14,30 @@ import hashlib
 import os
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard.compute import TR_CHOICES, Filters, filter_options, patient_attributes
+from analysis.claims_config import ClaimsConfig
+from dashboard.compute import (
+    TR_CHOICES,
+    Filters,
+    filter_options,
+    patient_attributes,
+    patient_positions,
+)
 from data.errors import ReliefCheckError
 from data.instruments import Registry, load_registry
+from data.store import Store, default_db_url, open_store
 
 #: Number of demo patients (``RELIEFCHECK_DEMO_PATIENTS`` overrides it, e.g. for speed checks).
 DEMO_PATIENTS_ENV = "RELIEFCHECK_DEMO_PATIENTS"
 INSTRUMENTS_KEY = "instruments_text"
 INSTRUMENTS_NAME_KEY = "instruments_name"
+#: The claims thresholds chosen on the Claims page (a ``ClaimsConfig``) for this session.
+CLAIMS_CONFIG_KEY = "claims_config"
 _CONTEXT_KEY = "_reliefcheck_context"
-#: Milliseconds the last complete run took on the server.
+#: {"ms": milliseconds the last run took on the server, "cpu_ms": its CPU time}.
 RUN_MS_KEY = "_reliefcheck_run_ms"
 _FILTER_KEYS = {
     "instruments": "filter_instruments",
@@ -70,24 +81,28 @@ class Context:
 
 
 def _store_url() -> str:
-    try:
-        from data.store.engine import default_db_url
-    except ImportError:
-        return os.environ.get("RELIEFCHECK_DB_URL", "")
     return default_db_url()
 
 
 @st.cache_resource(show_spinner=False)
-def _open_store(url: str):
-    """The outcome store, or None while ``data.store.open_store`` is not available."""
-    try:
-        from data.store import open_store  # SEAM: data/store/__init__.py (open_store) not in yet
-    except ImportError:
-        return None
+def _open_store(url: str) -> Store:
+    """The outcome store at ``url``, opened (and created or upgraded) once per process."""
     return open_store(url)
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
+def store() -> Store:
+    """The outcome store this dashboard reads and commits to (``$RELIEFCHECK_DB_URL``, else the
+    default file). Raises ``StoreError`` (a ``ReliefCheckError``) when it cannot be opened."""
+    return _open_store(_store_url())
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _store_is_empty(url: str, version: str) -> bool:
+    """Whether the store holds no assessment at one content version (asked once per version)."""
+    return _open_store(url).is_empty()
+
+
+@st.cache_resource(show_spinner="Reading the outcome store…", max_entries=2)
 def _store_tidy(url: str, version: str) -> pd.DataFrame:
     """The store's tidy table at one content version (read once per version)."""
     return _open_store(url).read_tidy()
@@ -103,16 +118,13 @@ def _demo_ref(note: str) -> DataRef:
 
 
 def data_ref() -> DataRef:
-    """The dataset to show now. Asks the store for its content version on every run (cheap), so
-    an upload from another session shows up at once; the demo cohort when the store is missing,
-    empty or unreachable."""
+    """The dataset to show now. Asks the store for its content version on every run (one small
+    query), so an upload or undo from another session shows up at once; the demo cohort when
+    the store is empty or cannot be opened."""
     url = _store_url()
     try:
-        store = _open_store(url)
-        if store is None:
-            return _demo_ref("The outcome store is not available in this version yet.")
-        version = str(store.content_version())
-        if len(_store_tidy(url, version)) == 0:
+        version = str(_open_store(url).content_version())
+        if _store_is_empty(url, version):
             return _demo_ref("Nothing has been uploaded yet.")
     except ReliefCheckError as err:
         return _demo_ref(f"The outcome store could not be read: {err}")
@@ -133,6 +145,12 @@ def full_tidy(ref: DataRef) -> pd.DataFrame:
 def attributes(ref: DataRef) -> pd.DataFrame:
     """One row per patient: protocol, site, route, treatment_resistant … (read-only)."""
     return patient_attributes(full_tidy(ref))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def positions(ref: DataRef) -> np.ndarray:
+    """Each assessment's patient as a row of ``attributes(ref)`` (read-only)."""
+    return patient_positions(full_tidy(ref), attributes(ref))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -163,6 +181,12 @@ def registry_label() -> str:
 def text_key(text: str | None) -> str:
     """Short content hash of a text (for cache keys and labels)."""
     return hashlib.sha256((text or "").encode()).hexdigest()[:12]
+
+
+def claims_config() -> ClaimsConfig:
+    """The claims thresholds of this session: SPEC section 6's defaults until changed on the
+    Claims page."""
+    return st.session_state.get(CLAIMS_CONFIG_KEY) or ClaimsConfig()
 
 
 # --------------------------------------------------------------------------- sidebar

@@ -9,9 +9,10 @@ import streamlit as st
 
 from analysis.claims_config import ClaimsConfig
 from dashboard import components as ui
-from dashboard import state
+from dashboard import results, state
+from dashboard.claims_view import SHORT_NAMES, VERDICTS, claim_text, verdict_counts
 
-CONFIG_KEY = "claims_config"
+CONFIG_KEY = state.CLAIMS_CONFIG_KEY
 #: Threshold widgets: field, label, kind ("share" in %, "int", "days", "alpha").
 _CONTROLS = (
     ("rapid_days", "Rapid onset: first assessment within (days)", "days"),
@@ -34,7 +35,7 @@ st.markdown(
     "otherwise or with fewer patients than the minimum."
 )
 
-config: ClaimsConfig = st.session_state.get(CONFIG_KEY, ClaimsConfig())
+config = state.claims_config()
 with st.expander("Thresholds", icon=":material/tune:"):
     values = {}
     cols = st.columns(2)
@@ -75,7 +76,28 @@ with st.expander("Thresholds", icon=":material/tune:"):
         st.rerun()
 st.session_state[CONFIG_KEY] = config
 
-# SEAM: analysis.claims has the verdict helpers but not yet the claim tests themselves; once it
-# offers a scorecard (ClaimResult list) for (outcomes, tidy, registry, config), cache it in
-# dashboard.results and draw one ui.verdict_card per result here.
-ui.not_available("The verdict cards", "the claim tests in analysis.claims")
+
+claims = results.claims(ctx.ref, ctx.registry_text, ctx.filters, config)
+counts = verdict_counts(claims)
+st.markdown(
+    " · ".join(f":{VERDICTS[v][0]}-badge[{n} {v}]" for v, n in counts.items())
+    + f"  \n{len(claims)} tests: each claim on each instrument in the data."
+)
+for claim_id in dict.fromkeys(r.id for r in claims):
+    mine = [r for r in claims if r.id == claim_id]
+    st.subheader(SHORT_NAMES.get(claim_id, claim_id), anchor=False)
+    st.markdown(f"*“{claim_text(claim_id)}”*")
+    for start in range(0, len(mine), 3):
+        cols = st.columns(3)
+        for col, result in zip(cols, mine[start : start + 3], strict=False):
+            with col:
+                ui.verdict_card(result)
+ui.how_computed(
+    "Shares are of patients, with Wilson 95% confidence intervals. A claim is tested on each "
+    "instrument separately; the suicidal-ideation claim reads PHQ-9 item 9 and the "
+    "initial-anxiety claim GAD-7 at session 1. Every verdict carries its caveats: no control "
+    "group, regression to the mean, attrition (the share among everyone who started is shown "
+    "beside the completers' share) and assessments repeated inside an instrument's recall "
+    "window. The thresholds above are part of the Methods sheet of every download.",
+    title="How the claims are tested",
+)

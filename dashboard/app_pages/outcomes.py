@@ -153,16 +153,19 @@ with tabs[5]:
                 ),
                 key="gav",
             )
-        between = compute.between_forest_rows(fast["between"])
-        ui.chart(
-            charts.forest_chart(
-                between,
-                measure="Hedges' g on change, a − b",
-                positive="the first protocol improved more",
-                title="Between protocols: Hedges' g on change scores",
-            ),
-            key="between",
-        )
+        why_not = compute.no_comparison_reason(o["protocol"].dropna().unique())
+        if why_not:
+            st.info(f"**Between protocols**: {why_not}", icon=":material/info:")
+        else:
+            ui.chart(
+                charts.forest_chart(
+                    compute.between_forest_rows(fast["between"]),
+                    measure="Hedges' g on change, a − b",
+                    positive="the first protocol improved more",
+                    title="Between protocols: Hedges' g on change scores",
+                ),
+                key="between",
+            )
         within = compute.in_display_order(fast["within"], ctx.registry)
         if len(within):
             if boot is not None:

@@ -10,6 +10,7 @@ from dashboard import components as ui
 from dashboard import compute, results, state
 from dashboard.chart_style import protocol_order
 from dashboard.charts import OUTCOME_LABELS
+from dashboard.claims_view import scorecard_markdown, untestable_reasons
 from dashboard.compute import CARD_FLAGS
 
 ctx = state.context()
@@ -89,4 +90,16 @@ ui.how_computed(
 )
 
 st.subheader("Claims scorecard", anchor=False)
-ui.not_available("The claims scorecard", "the claim tests in analysis.claims")
+claims = results.claims(ctx.ref, ctx.registry_text, ctx.filters, state.claims_config())
+st.caption(
+    "Each claim clinics make for the treatment, tested on these patients: the verdict, then the "
+    "share of patients (or, for intensive versus weekly, the difference in points) with its 95% "
+    "confidence interval."
+)
+st.markdown(scorecard_markdown(claims, instruments))
+why_not = untestable_reasons(claims)
+if why_not:
+    st.caption("Not testable: " + " · ".join(ui.md_escape(w) for w in why_not))
+st.page_link(
+    "app_pages/claims.py", label="Every claim with its test, n and caveats", icon=":material/gavel:"
+)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from analysis.figures import MATCHED_DAYS, MATCHED_TOL
 from dashboard import charts, compute, results, state
 from dashboard import components as ui
 
@@ -62,7 +63,12 @@ st.subheader("Matched-day comparison", anchor=False)
 matched = results.matched(ref, reg_text, filters)
 part = matched.loc[(matched["instrument"] == key).to_numpy()] if len(matched) else matched
 if part.empty:
-    st.caption("Needs two protocols with assessments near day 14 or 28 (± 3 days).")
+    why_not = compute.no_comparison_reason(points["protocol"].dropna().unique())
+    days = " or ".join(f"{d:g}" for d in MATCHED_DAYS)
+    st.caption(
+        why_not
+        or f"Needs patients of both protocols assessed near day {days} (± {MATCHED_TOL:g} days)."
+    )
 else:
     table = pd.DataFrame(
         {

@@ -1,19 +1,98 @@
-"""Uploads history: every upload committed to the outcome store, what it changed, and undo."""
+"""Uploads history: every upload committed to the outcome store, what it changed, undo (with a
+confirmation), and the audit log."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import components as ui
 from dashboard import state
+from dashboard.upload_flow import history_table, undo_choices
+from data.errors import ReliefCheckError
+
+PENDING_KEY = "undo_pending"  # the upload waiting for the user's confirmation
+DONE_KEY = "undo_done"  # the last undo's message, shown once after the rerun
+AUDIT_ROWS = 1000
 
 ctx = state.context()
 st.header("Uploads history", anchor=False)
 st.markdown(
     "Every export committed to the outcome store, with what it added or changed. An upload "
-    "can be undone as a whole."
+    "can be undone as a whole: its assessments leave the store and any scores it replaced "
+    "come back."
 )
-# SEAM: data.store (open_store(url).uploads() and .undo(id)) is not in yet.
-ui.not_available("The list of uploads and undo", "data.store")
-if ctx.ref.is_demo:
-    st.caption("Nothing has been uploaded: the dashboard shows the synthetic demo cohort.")
+try:
+    store = state.store()
+    uploads = store.uploads()
+except ReliefCheckError as err:
+    st.error(f"The outcome store cannot be read: {err}")
+    st.stop()
+
+message = st.session_state.pop(DONE_KEY, None)
+if message:
+    st.success(message, icon=":material/undo:")
+
+if uploads.empty:
+    st.info("Nothing has been uploaded yet: the dashboard shows the synthetic demo cohort.")
+    st.page_link("app_pages/upload.py", label="Upload an export", icon=":material/upload_file:")
+    st.stop()
+
+live = uploads["status"] == "committed"
+c1, c2, c3 = st.columns(3)
+c1.metric("Uploads in the store", int(live.sum()))
+c2.metric("Undone", int((~live).sum()))
+c3.metric("Assessments stored", f"{int(uploads.loc[live, 'n_active'].sum()):,}")
+st.dataframe(history_table(uploads), hide_index=True)
+st.caption(
+    "rows offered: accepted rows of the file; added: new assessments; already stored: the same "
+    "scores were stored before; differed: another score was stored for the same patient, "
+    "instrument, session and day; still stored: this upload's assessments in the store now."
+)
+
+st.subheader("Undo an upload", anchor=False)
+choices = undo_choices(uploads)
+if not choices:
+    st.caption("Every upload has been undone.")
+else:
+    pick = st.selectbox("Upload", list(choices), format_func=choices.get, key="undo_pick")
+    row = uploads.loc[(uploads["upload_id"] == pick).to_numpy()].iloc[0]
+    if st.session_state.get(PENDING_KEY) == pick:
+        st.warning(
+            f"Undo upload #{pick} ({row['filename']})? Its {int(row['n_active']):,} stored "
+            "assessments leave the store, and any scores it replaced come back. Every page "
+            "changes at once. The upload stays in this history, marked undone.",
+            icon=":material/warning:",
+        )
+        row_of_buttons = st.container(horizontal=True)
+        if row_of_buttons.button("Yes, undo it", type="primary", key="undo_confirm"):
+            st.session_state.pop(PENDING_KEY, None)
+            try:
+                with st.spinner("Undoing…"):
+                    result = store.undo(int(pick))
+            except ReliefCheckError as err:
+                st.error(f"Nothing was changed. {err}")
+                st.stop()
+            st.session_state[DONE_KEY] = result.message
+            st.rerun()
+        if row_of_buttons.button("Cancel", key="undo_cancel"):
+            st.session_state.pop(PENDING_KEY, None)
+            st.rerun()
+    elif st.button(f"Undo upload #{pick}…", key="undo_start"):
+        st.session_state[PENDING_KEY] = pick
+        st.rerun()
+
+with st.expander("Audit log"):
+    audit = store.audit_log()
+    st.caption(
+        "Every change to the store, newest first: commits, replaced scores, repeat uploads that "
+        f"changed nothing, undos and restored scores. The latest {AUDIT_ROWS} entries are shown; "
+        "the download has them all."
+    )
+    newest = audit.iloc[::-1]
+    st.dataframe(newest.head(AUDIT_ROWS), hide_index=True)
+    st.download_button(
+        "Audit log (CSV)",
+        lambda: newest.to_csv(index=False).encode("utf-8"),
+        file_name="reliefcheck_audit_log.csv",
+        mime="text/csv",
+        on_click="ignore",
+    )

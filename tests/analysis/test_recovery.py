@@ -35,12 +35,16 @@ def _one_replication(seed: int, registry) -> list[dict]:
     for key, t in truth.iterrows():
         if key in eff.index:
             e = eff.loc[key]
-            rows.append({"figure": "g_av", "covered": e["g_av_ci_lo"] <= t["g_av"] <= e["g_av_ci_hi"]})
+            rows.append(
+                {"figure": "g_av", "covered": e["g_av_ci_lo"] <= t["g_av"] <= e["g_av_ci_hi"]}
+            )
         for flag in RATES:
             for population, suffix in (("completers", ""), ("all starters", "_all_starters")):
                 r = rates.loc[(*key, population, flag)]
                 true = t[f"{flag}{suffix}_pct"]
-                rows.append({"figure": f"{flag}{suffix}", "covered": r["ci_lo"] <= true <= r["ci_hi"]})
+                rows.append(
+                    {"figure": f"{flag}{suffix}", "covered": r["ci_lo"] <= true <= r["ci_hi"]}
+                )
     return rows
 
 

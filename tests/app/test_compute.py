@@ -46,6 +46,24 @@ def test_filtered_outcomes_equal_outcomes_of_the_filtered_table(demo, filters):
     pd.testing.assert_frame_equal(fast, reference, check_dtype=False)
 
 
+@pytest.mark.parametrize("filters", FILTERS, ids=lambda f: f.describe())
+def test_filtering_by_patient_position_equals_filtering_by_id(demo, filters):
+    tidy, attrs, _ = demo
+    by_id = compute.filter_tidy(tidy, attrs, filters)
+    by_position = compute.filter_tidy(tidy, attrs, filters, compute.patient_positions(tidy, attrs))
+    pd.testing.assert_frame_equal(by_position, by_id)
+
+
+def test_no_comparison_reason():
+    assert compute.no_comparison_reason(["intensive", "weekly"]) is None
+    assert compute.no_comparison_reason(["weekly"]).startswith(
+        "Every patient here is on the weekly"
+    )
+    assert "no weekly patients (protocols here: intensive, x)" in compute.no_comparison_reason(
+        ["x", "intensive"]
+    )
+
+
 def test_filters_keep_whole_patients(demo):
     tidy, attrs, _ = demo
     kept = compute.filter_tidy(tidy, attrs, Filters(protocols=("weekly",)))
@@ -156,19 +174,79 @@ def test_between_table_matches_between_effects():
         }
     )
     table = compute.between_table(values, ["instrument"])
-    assert table[["a", "b"]].values.tolist() == [
-        ["intensive", "weekly"],
-        ["intensive", "x"],
-        ["weekly", "x"],
-    ]
+    # every protocol against weekly, the reference (analysis.figures.protocol_pairs)
+    assert table[["a", "b"]].values.tolist() == [["intensive", "weekly"], ["x", "weekly"]]
     ref = between_effects([8.0, 6.0, 9.0], [3.0, 5.0, 4.0])
     row = table.iloc[0]
     assert row["g"] == pytest.approx(ref.g)
     assert (row["g_ci_lo"], row["g_ci_hi"]) == pytest.approx(ref.g_ci)
     assert row["welch_p"] == pytest.approx(ref.welch_p)
-    ref_x = between_effects([8.0, 6.0, 9.0], [1.0])
+    ref_x = between_effects([1.0], [3.0, 5.0, 4.0])
     assert table.iloc[1]["g"] == pytest.approx(ref_x.g)
     assert np.isnan(table.iloc[1]["welch_p"])  # Welch needs two patients per protocol
+
+
+def test_no_comparison_without_the_weekly_reference():
+    values = pd.DataFrame(
+        {"instrument": ["PHQ-9"] * 4, "protocol": ["intensive", "intensive", "x", "x"],
+         "change": [8.0, 6.0, 1.0, 2.0]}
+    )  # fmt: skip
+    assert compute.between_table(values, ["instrument"]).empty
+
+
+def test_dashboard_figures_equal_the_analysis_figures(demo):
+    """The dashboard computes outcomes once and filters them, and draws its own tables from
+    analysis primitives; each figure must equal ``analysis.figures.fast_figures`` (what the
+    command line, the summary JSON and the downloads use) on the same patients."""
+    from analysis.figures import MATCHED_DAYS, MATCHED_TOL, fast_figures
+    from analysis.survival import km_by_group
+    from analysis.trajectories import matched_days
+
+    tidy, attrs, outcomes = demo
+    filters = Filters(sites=("Site A", "Site B"))
+    part = compute.filter_tidy(tidy, attrs, filters)
+    o = compute.filter_outcomes(outcomes, filters)
+    fig = fast_figures(part, REG)
+    key = ["instrument", "protocol", "outcome", "denominator_basis"]
+    ours = compute.outcome_rates(o).set_index(key).sort_index()
+    theirs = (
+        fig.rates.rename(columns={"flag": "outcome", "population": "denominator_basis"})
+        .set_index(key)
+        .sort_index()
+    )
+    assert len(ours) == len(theirs) > 0
+    cols = ["numerator", "denominator", "pct", "ci_lo", "ci_hi"]
+    pd.testing.assert_frame_equal(ours[cols], theirs[cols], check_dtype=False)
+
+    within = compute.within_effects(compute.oriented_pairs(o, REG), n_boot=0)
+    merged = within.merge(fig.effects, on=["instrument", "protocol"], suffixes=("", "_a"))
+    assert len(merged) == len(fig.effects) > 0
+    for col in ("g_av", "d_z", "d_z_ci_lo", "d_z_ci_hi", "d_av", "d_rm"):
+        assert merged[col].to_numpy() == pytest.approx(merged[f"{col}_a"].to_numpy())
+
+    paired = o.loc[o["paired"].to_numpy(dtype=bool), ["instrument", "protocol", "change"]]
+    between = compute.between_table(
+        paired.astype({"instrument": str, "protocol": str}), ["instrument"]
+    )
+    both = between.merge(fig.comparisons, on=["instrument", "a", "b"])
+    assert len(both) == len(fig.comparisons) > 0
+    assert both["g"].to_numpy() == pytest.approx(both["g_change"].to_numpy())
+    assert both["g_ci_lo"].to_numpy() == pytest.approx(both["g_change_ci_lo"].to_numpy())
+    assert both["welch_p_x"].to_numpy() == pytest.approx(both["welch_p_y"].to_numpy())
+
+    m = matched_days(part, REG, days=MATCHED_DAYS, tol=MATCHED_TOL)
+    matched = compute.between_table(
+        m.astype({"instrument": str, "protocol": str}), ["instrument", "target_day"]
+    )
+    for row in matched.itertuples():
+        expected = fig.comparisons.loc[fig.comparisons["instrument"] == row.instrument]
+        day = f"day{row.target_day:g}_mean_diff"
+        assert row.mean_diff == pytest.approx(expected[day].iloc[0])
+
+    km, _ = compute.km_input(o.loc[(o["instrument"] == "PHQ-9").to_numpy()], "days")
+    medians = km_by_group(km).set_index("group")["median"]
+    ref_km = fig.km[(fig.km["instrument"] == "PHQ-9") & (fig.km["scale"] == "days")]
+    assert medians.to_dict() == ref_km.set_index("protocol")["median"].to_dict()
 
 
 def test_wilson_columns_added_in_percent():
