@@ -183,6 +183,32 @@ def _matched(matched: pd.DataFrame, ins: str, a: str, b: str, day: float, ci: fl
             f"{key}_welch_p": eff.welch_p}  # fmt: skip
 
 
+def within_effects(
+    paired: pd.DataFrame, registry: Registry, by: list[str], **kwargs
+) -> pd.DataFrame:
+    """``paired_effects_by_group`` with change read as improvement on every instrument.
+
+    SPEC section 5 defines change = baseline − EOT, which is improvement on the built-in
+    (higher-is-worse) instruments. For a practice instrument where higher is better the scores
+    are negated before the effect sizes are computed, so a positive d or g always means
+    improvement; the baseline and EOT means are reported back on the instrument's own scale.
+    """
+    if paired.empty:
+        return paired_effects_by_group(paired[[*by, "baseline", "eot"]], by, **kwargs)
+    sign = paired["instrument"].map(lambda k: float(registry.get(k).improvement(1.0, 0.0)))
+    sign = sign.to_numpy(dtype=float)
+    frame = paired[by].assign(
+        baseline=sign * paired["baseline"].to_numpy(dtype=float),
+        eot=sign * paired["eot"].to_numpy(dtype=float),
+    )
+    eff = paired_effects_by_group(frame, by, **kwargs)
+    if (sign < 0).any():
+        back = eff["instrument"].map(lambda k: float(registry.get(k).improvement(1.0, 0.0)))
+        for col in ("baseline_mean", "eot_mean"):
+            eff[col] = eff[col] * back.to_numpy(dtype=float)
+    return eff
+
+
 def fast_figures(
     tidy: pd.DataFrame,
     registry: Registry,
@@ -192,9 +218,9 @@ def fast_figures(
     a = Assessments.build(tidy)
     outcomes = patient_outcomes(a, registry)
     paired = outcomes.loc[outcomes["paired"].fillna(False).astype(bool), _EFFECT_INPUTS]
-    effects = paired_effects_by_group(paired, KEYS, n_boot=0, ci=config.ci_level)
+    effects = within_effects(paired, registry, KEYS, n_boot=0, ci=config.ci_level)
     safety = safety_report(a, registry)
-    by_ins = paired_effects_by_group(paired, ["instrument"], n_boot=0, ci=config.ci_level)
+    by_ins = within_effects(paired, registry, ["instrument"], n_boot=0, ci=config.ci_level)
     claims = evaluate_claims(tidy, outcomes, registry, config, safety=safety, effects=by_ins)
     return Figures(
         outcomes=outcomes,
@@ -225,11 +251,11 @@ def with_slow_figures(
     say = progress or (lambda _f, _m: None)
     paired = fig.outcomes.loc[fig.outcomes["paired"].fillna(False).astype(bool), _EFFECT_INPUTS]
     say(0.05, f"Bootstrap confidence intervals ({n_boot} resamples)")
-    effects = paired_effects_by_group(
-        paired, KEYS, n_boot=n_boot, seed=seed, ci=fig.config.ci_level
+    effects = within_effects(
+        paired, registry, KEYS, n_boot=n_boot, seed=seed, ci=fig.config.ci_level
     )
-    by_ins = paired_effects_by_group(
-        paired, ["instrument"], n_boot=n_boot, seed=seed, ci=fig.config.ci_level
+    by_ins = within_effects(
+        paired, registry, ["instrument"], n_boot=n_boot, seed=seed, ci=fig.config.ci_level
     )
     claims = evaluate_claims(
         tidy, fig.outcomes, registry, fig.config, safety=fig.safety, effects=by_ins

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.assessments import Assessments
-from analysis.effects import between_effects, paired_effects_by_group
+from analysis.effects import between_effects
 from analysis.figures import protocol_pairs
 from analysis.outcomes import FLAG_COLUMNS, as_all_starters
 from analysis.rates import rates_table, wilson_ci
@@ -227,28 +227,6 @@ def km_input(outcomes: pd.DataFrame, unit: str = "days") -> tuple[pd.DataFrame, 
 
 
 # --------------------------------------------------------------------------- effect sizes
-
-
-def oriented_pairs(outcomes: pd.DataFrame, registry: Registry) -> pd.DataFrame:
-    """Paired patients with baseline and EOT signed so that baseline − EOT is an improvement
-    (negated for an instrument where higher is better): instrument, protocol, baseline, eot."""
-    paired = outcomes.loc[outcomes["paired"].to_numpy(dtype=bool)]
-    sign = paired["instrument"].map(lambda k: registry.get(k).improvement(1.0, 0.0)).astype(float)
-    return pd.DataFrame(
-        {
-            "instrument": paired["instrument"].astype(str).to_numpy(),
-            "protocol": paired["protocol"].astype(str).to_numpy(),
-            "baseline": sign.to_numpy() * paired["baseline"].to_numpy(dtype=float),
-            "eot": sign.to_numpy() * paired["eot"].to_numpy(dtype=float),
-        }
-    )
-
-
-def within_effects(pairs: pd.DataFrame, n_boot: int) -> pd.DataFrame:
-    """``paired_effects_by_group`` per instrument × protocol (``n_boot`` = 0: no g_av CI)."""
-    if pairs.empty:
-        return pd.DataFrame()
-    return paired_effects_by_group(pairs, ["instrument", "protocol"], n_boot=n_boot)
 
 
 def in_display_order(frame: pd.DataFrame, registry: Registry) -> pd.DataFrame:

@@ -19,8 +19,7 @@ import streamlit as st
 from analysis.bootstrap import DEFAULT_N_BOOT
 from analysis.claims import ClaimResult, evaluate_claims
 from analysis.claims_config import ClaimsConfig
-from analysis.effects import paired_effects_by_group
-from analysis.figures import MATCHED_DAYS, MATCHED_TOL, Figures, fast_figures
+from analysis.figures import MATCHED_DAYS, MATCHED_TOL, Figures, fast_figures, within_effects
 from analysis.funnel import inclusion_funnel
 from analysis.outcomes import patient_outcomes
 from analysis.research import research_tables
@@ -109,7 +108,7 @@ def effects_fast(ref: DataRef, reg_text: str | None, filters: Filters) -> dict[s
     protocol, and Hedges' g on change between protocols per instrument."""
     registry = registry_from_text(reg_text)
     o = outcomes(ref, reg_text, filters)
-    within = compute.within_effects(compute.oriented_pairs(o, registry), n_boot=0)
+    within = within_effects(_paired(o), registry, ["instrument", "protocol"], n_boot=0)
     paired = o.loc[o["paired"].to_numpy(dtype=bool), ["instrument", "protocol", "change"]]
     between = compute.between_table(
         paired.astype({"instrument": str, "protocol": str}), ["instrument"]
@@ -124,8 +123,8 @@ def effects_bootstrap(
     """Within-group effect sizes with the BCa bootstrap interval of g_av (slow: seconds at
     thousands of patients)."""
     registry = registry_from_text(reg_text)
-    pairs = compute.oriented_pairs(outcomes(ref, reg_text, filters), registry)
-    return compute.within_effects(pairs, n_boot=n_boot)
+    o = outcomes(ref, reg_text, filters)
+    return within_effects(_paired(o), registry, ["instrument", "protocol"], n_boot=n_boot)
 
 
 def n_paired(ref: DataRef, reg_text: str | None, filters: Filters) -> int:
@@ -197,9 +196,9 @@ def claims(
     g_av per instrument beside the large-improvement verdicts, as ``analysis.figures`` does."""
     registry = registry_from_text(reg_text)
     o = outcomes(ref, reg_text, filters)
-    paired = o.loc[o["paired"].to_numpy(dtype=bool), ["instrument", "protocol", "baseline", "eot"]]
+    paired = _paired(o)
     effects = (
-        paired_effects_by_group(paired, ["instrument"], n_boot=0, ci=config.ci_level)
+        within_effects(paired, registry, ["instrument"], n_boot=0, ci=config.ci_level)
         if len(paired)
         else None
     )
@@ -233,3 +232,10 @@ def research(
     """``analysis.research.research_tables`` of ``_fig`` (the figures of the other arguments,
     with ``n_boot`` bootstrap resamples and growth models when ``models``); read-only."""
     return research_tables(tidy(ref, filters), _fig, registry_from_text(reg_text))
+
+
+def _paired(o: pd.DataFrame) -> pd.DataFrame:
+    """Paired patients' instrument, protocol, baseline and EOT, labels as plain text."""
+    cols = ["instrument", "protocol", "baseline", "eot"]
+    paired = o.loc[o["paired"].to_numpy(dtype=bool), cols]
+    return paired.astype({"instrument": str, "protocol": str})
