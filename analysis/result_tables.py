@@ -152,8 +152,9 @@ def effect_sizes_table(paired: pd.DataFrame, *, name: str = "effect_sizes") -> R
         title="Within-group effect sizes (paired patients; change = baseline - EOT)",
         frame=out.reset_index(drop=True),
         notes=(
-            "Headline figure: g_av. Positive change and effect sizes mean improvement on an "
-            "instrument where higher is worse.",
+            "Headline figure: g_av. Positive change and effect sizes mean improvement on every "
+            "instrument (scores of an instrument where higher is better are negated first; "
+            "baseline and EOT means are on the instrument's own scale).",
             "n: paired patients (baseline and end of treatment). SDs use n - 1.",
         ),
         count_cols=("n",),
