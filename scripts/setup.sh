@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 want=()
 command -v chromium >/dev/null 2>&1 || want+=(chromium)
-fc-list 2>/dev/null | grep -qi "dejavu" || want+=(fonts-dejavu-core)
+dpkg -s fonts-dejavu-core >/dev/null 2>&1 || want+=(fonts-dejavu-core)
 if [ ${#want[@]} -gt 0 ]; then
   echo "Installing system packages: ${want[*]}"
   export DEBIAN_FRONTEND=noninteractive
