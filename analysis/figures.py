@@ -216,12 +216,29 @@ def fast_figures(
 ) -> Figures:
     """Everything but the bootstrap CIs and the growth models (the dashboard's per-filter work)."""
     a = Assessments.build(tidy)
-    outcomes = patient_outcomes(a, registry)
+    return assemble_figures(a, registry, config, outcomes=patient_outcomes(a, registry))
+
+
+def assemble_figures(
+    tidy: pd.DataFrame | Assessments,
+    registry: Registry,
+    config: ClaimsConfig,
+    *,
+    outcomes: pd.DataFrame,
+    safety: SafetyReport | None = None,
+    claims: list[ClaimResult] | None = None,
+) -> Figures:
+    """``fast_figures`` from parts a caller already holds: the per-patient outcomes of ``tidy``
+    (``patient_outcomes``), and optionally its safety report and claims (the dashboard caches
+    them per filter and must not compute them twice)."""
+    a = Assessments.build(tidy)
     paired = outcomes.loc[outcomes["paired"].fillna(False).astype(bool), _EFFECT_INPUTS]
     effects = within_effects(paired, registry, KEYS, n_boot=0, ci=config.ci_level)
-    safety = safety_report(a, registry)
-    by_ins = within_effects(paired, registry, ["instrument"], n_boot=0, ci=config.ci_level)
-    claims = evaluate_claims(tidy, outcomes, registry, config, safety=safety, effects=by_ins)
+    if safety is None:
+        safety = safety_report(a, registry)
+    if claims is None:
+        by_ins = within_effects(paired, registry, ["instrument"], n_boot=0, ci=config.ci_level)
+        claims = evaluate_claims(a.tidy, outcomes, registry, config, safety=safety, effects=by_ins)
     return Figures(
         outcomes=outcomes,
         rates=_rates(outcomes, config.ci_level),

@@ -19,7 +19,7 @@ import streamlit as st
 from analysis.bootstrap import DEFAULT_N_BOOT
 from analysis.claims import ClaimResult, evaluate_claims
 from analysis.claims_config import ClaimsConfig
-from analysis.figures import MATCHED_DAYS, MATCHED_TOL, Figures, fast_figures, within_effects
+from analysis.figures import MATCHED_DAYS, MATCHED_TOL, Figures, assemble_figures, within_effects
 from analysis.funnel import inclusion_funnel
 from analysis.outcomes import patient_outcomes
 from analysis.research import research_tables
@@ -215,8 +215,16 @@ def claims(
 @st.cache_resource(show_spinner="Computing every figure for the downloads…", max_entries=4)
 def figures(ref: DataRef, reg_text: str | None, filters: Filters, config: ClaimsConfig) -> Figures:
     """``analysis.figures.fast_figures`` on the filtered patients: what the command line's
-    ``summary`` and ``tables`` compute, for the downloads (read-only)."""
-    return fast_figures(tidy(ref, filters), registry_from_text(reg_text), config)
+    ``summary`` and ``tables`` compute, for the downloads (read-only). Built from the outcomes,
+    safety tables and claims the other pages already cached for these filters."""
+    return assemble_figures(
+        tidy(ref, filters),
+        registry_from_text(reg_text),
+        config,
+        outcomes=outcomes(ref, reg_text, filters),
+        safety=safety(ref, reg_text, filters),
+        claims=claims(ref, reg_text, filters, config),
+    )
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
