@@ -36,6 +36,17 @@ _TIME_INPUTS = [*KEYS, "tti_sessions", "tti_days", "tti_event"]
 #: Matched days for the between-protocol comparison (SPEC section 5): day and ± window.
 MATCHED_DAYS, MATCHED_TOL = (14, 28), 3.0
 
+KM_COLUMNS = [
+    "instrument",
+    "protocol",
+    "scale",
+    "n",
+    "n_events",
+    "median",
+    "median_ci_lo",
+    "median_ci_hi",
+]
+
 Progress = Callable[[float, str], None]
 
 
@@ -93,31 +104,8 @@ def _km(outcomes: pd.DataFrame) -> pd.DataFrame:
             )
             parts.append(km.assign(instrument=ins, scale=scale))
     if not parts:
-        return pd.DataFrame(
-            columns=[
-                "instrument",
-                "protocol",
-                "scale",
-                "n",
-                "n_events",
-                "median",
-                "median_ci_lo",
-                "median_ci_hi",
-            ]
-        )
-    out = pd.concat(parts, ignore_index=True)
-    return out[
-        [
-            "instrument",
-            "protocol",
-            "scale",
-            "n",
-            "n_events",
-            "median",
-            "median_ci_lo",
-            "median_ci_hi",
-        ]
-    ]
+        return pd.DataFrame(columns=KM_COLUMNS)
+    return pd.concat(parts, ignore_index=True)[KM_COLUMNS]
 
 
 def protocol_pairs(protocols: list[str]) -> list[tuple[str, str]]:

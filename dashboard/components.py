@@ -155,6 +155,19 @@ def verdict_card(result) -> None:
                     st.markdown(f"- {c}")
 
 
+def instrument_picker(labels, registry, *, key: str, container=st) -> str:
+    """The page's one-instrument choice: the instruments present, in registry order, PHQ-9
+    first chosen when present; returns the chosen registry key."""
+    from dashboard.compute import instrument_order
+
+    instruments = instrument_order(labels, registry)
+    default = "PHQ-9" if "PHQ-9" in instruments else instruments[0]
+    chosen = container.segmented_control(
+        "Instrument", instruments, default=default, key=key, required=True
+    )
+    return chosen or default
+
+
 def how_computed(text: str, title: str = "How this is computed") -> None:
     """A collapsed expander explaining a figure in plain words."""
     with st.expander(title):

@@ -17,12 +17,9 @@ o = results.outcomes(ref, reg_text, filters)
 if o.empty:
     st.info("No patients match the current filters. Widen the filters in the sidebar.")
     st.stop()
-instruments = compute.instrument_order(o["instrument"].astype(str).unique(), ctx.registry)
-default = "PHQ-9" if "PHQ-9" in instruments else instruments[0]
-key = st.segmented_control(
-    "Instrument", instruments, default=default, key="outcomes_instrument", required=True
+key = ui.instrument_picker(
+    o["instrument"].astype(str).unique(), ctx.registry, key="outcomes_instrument"
 )
-key = key or default
 ins = ctx.registry.get(key)
 ui.filters_caption(filters.describe())
 mine = o.loc[(o["instrument"] == key).to_numpy()]

@@ -22,11 +22,7 @@ if paired.empty:
     st.stop()
 
 instruments = compute.instrument_order(pd.unique(paired["instrument"].astype(str)), ctx.registry)
-default = "PHQ-9" if "PHQ-9" in instruments else instruments[0]
-instrument = st.segmented_control(
-    "Instrument", instruments, default=default, key="overview_instrument", required=True
-)
-instrument = instrument or default
+instrument = ui.instrument_picker(instruments, ctx.registry, key="overview_instrument")
 ui.filters_caption(ctx.filters.describe())
 
 ins_rates = rates.loc[(rates["instrument"] == instrument).to_numpy()]

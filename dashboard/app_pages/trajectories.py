@@ -28,12 +28,9 @@ points = results.trajectory(ref, filters, x)
 if points.empty:
     st.info("No assessments match the current filters. Widen the filters in the sidebar.")
     st.stop()
-instruments = compute.instrument_order(points["instrument"].astype(str).unique(), ctx.registry)
-default = "PHQ-9" if "PHQ-9" in instruments else instruments[0]
-key = left.segmented_control(
-    "Instrument", instruments, default=default, key="traj_instrument", required=True
+key = ui.instrument_picker(
+    points["instrument"].astype(str).unique(), ctx.registry, key="traj_instrument", container=left
 )
-key = key or default
 ui.filters_caption(filters.describe())
 
 c1, c2 = st.columns([1, 3])

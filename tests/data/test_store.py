@@ -17,20 +17,7 @@ from hypothesis import strategies as st
 from data.errors import ReliefCheckError
 from data.schema import conform, empty_tidy
 from data.store import StoreError, open_store
-from tests.data.store_helpers import BACKENDS, canonical, dump, keys, row, store_url, validated
-
-
-@pytest.fixture(params=BACKENDS)
-def url(request, tmp_path) -> str:
-    return store_url(request.param, tmp_path)
-
-
-@pytest.fixture
-def store(url):
-    s = open_store(url)
-    yield s
-    s.close()
-
+from tests.data.store_helpers import canonical, dump, keys, row, validated
 
 A_ROWS = [row("p1", 0, 0.0, 20), row("p1", 1, 7.0, 14), row("p2", 0, 0.0, 12)]
 

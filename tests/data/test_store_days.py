@@ -12,21 +12,9 @@ import pytest
 
 from data.ingest import load_export
 from data.store import StoreError, content_hash, open_store
-from tests.data.store_helpers import BACKENDS, dump, keys, row, store_url, validated
+from tests.data.store_helpers import dump, keys, row, validated
 
 A_ROWS = [row("p1", 0, 0.0, 20), row("p1", 1, 7.0, 14), row("p2", 0, 0.0, 12)]
-
-
-@pytest.fixture(params=BACKENDS)
-def url(request, tmp_path) -> str:
-    return store_url(request.param, tmp_path)
-
-
-@pytest.fixture
-def store(url):
-    s = open_store(url)
-    yield s
-    s.close()
 
 
 def test_second_export_without_baseline_row_lines_up_issue_rule_4(store):

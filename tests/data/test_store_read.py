@@ -15,19 +15,7 @@ from sqlalchemy import text
 from data.schema import empty_tidy
 from data.store import StoreError, open_store, reading
 from data.store.codec import unpack_items
-from tests.data.store_helpers import BACKENDS, row, store_url, validated
-
-
-@pytest.fixture(params=BACKENDS)
-def url(request, tmp_path) -> str:
-    return store_url(request.param, tmp_path)
-
-
-@pytest.fixture
-def store(url):
-    s = open_store(url)
-    yield s
-    s.close()
+from tests.data.store_helpers import row, validated
 
 
 def _order(tidy: pd.DataFrame) -> list[tuple]:
