@@ -13,6 +13,11 @@ it, otherwise the first protocol label in alphabetical order. Every other protoc
 ``protocol_intensive`` and ``session_x_protocol_intensive``. With one protocol only
 ``intercept`` and ``session`` are estimated. Each estimate carries its standard error (lme4's
 ``vcov``) and a Wald 95% interval, estimate ± 1.96 SE (R: ``confint(fit, method = "Wald")``).
+
+A straight line in session number misfits the early drop of scores, and intensive and weekly
+sessions are days versus weeks apart, so ``session_x_protocol_<label>`` is not a fair test of
+"one protocol works faster". The day model (``analysis.growth_days``, docs/growth.md) compares
+protocols by fitted improvement at days since baseline instead.
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ from data.errors import AnalysisError
 REFERENCE_PROTOCOL = "weekly"
 MODEL_PHASES = ("baseline", "treatment")
 METHOD = "REML linear mixed model, score ~ session * protocol + (session | patient_id) (lme4)"
-_NEEDED = ("patient_id", "protocol", "instrument", "session", "phase", "score")
 _Z95 = float(stats.norm.ppf(0.975))
 
 
@@ -140,45 +144,54 @@ def reference_protocol(labels: list[str] | tuple[str, ...]) -> str:
 
 
 @dataclass(frozen=True)
-class _Encoded:
-    """The tidy table as integer codes and numbers (no text copied per row)."""
+class Encoded:
+    """The tidy table as integer codes and numbers (no text copied per row), for the growth
+    models over sessions and over days."""
 
-    usable: np.ndarray  # bool: a baseline/treatment row with session and score
+    usable: np.ndarray  # bool: a baseline/treatment row with a score and a time ≥ 0
+    before_baseline: np.ndarray  # bool: as usable but at a negative time (a day before baseline)
+    treatment: np.ndarray  # bool: treatment phase
     instrument: np.ndarray  # codes into instruments (−1 when empty)
     instruments: tuple[str, ...]
     patient: np.ndarray  # codes
     protocol: np.ndarray  # codes into protocols (−1 when empty)
     protocols: tuple[str, ...]
-    session: np.ndarray
+    time: np.ndarray  # the session number or the day, as asked
     score: np.ndarray
 
 
-def _encode(tidy: pd.DataFrame) -> _Encoded:
-    """Factorise the text columns once; flag the rows the model uses."""
-    missing = [c for c in _NEEDED if c not in tidy.columns]
+def encode(tidy: pd.DataFrame, time: str = "session", model: str = "growth model") -> Encoded:
+    """Factorise the text columns once; flag the rows a model over ``time`` ("session" or
+    "day") uses. ``model`` names the model in the error for a missing column."""
+    needed = ("patient_id", "protocol", "instrument", time, "phase", "score")
+    missing = [c for c in needed if c not in tidy.columns]
     if missing:
         raise AnalysisError(
-            f"The growth model needs the column(s) {', '.join(missing)} in the assessment table."
+            f"The {model} needs the column(s) {', '.join(missing)} in the assessment table."
         )
-    session = tidy["session"].to_numpy(dtype="float64", na_value=np.nan)
+    t = tidy[time].to_numpy(dtype="float64", na_value=np.nan)
     score = tidy["score"].to_numpy(dtype="float64", na_value=np.nan)
-    in_phase = tidy["phase"].isin(MODEL_PHASES).fillna(False).to_numpy(dtype=bool)
+    phase = tidy["phase"]
+    scored = phase.isin(MODEL_PHASES).fillna(False).to_numpy(dtype=bool)
+    scored &= ~np.isnan(t) & ~np.isnan(score)
     instrument, instruments = pd.factorize(tidy["instrument"])
     protocol, protocols = pd.factorize(tidy["protocol"])
     patient, _ = pd.factorize(tidy["patient_id"])
-    return _Encoded(
-        usable=in_phase & ~np.isnan(session) & ~np.isnan(score),
+    return Encoded(
+        usable=scored & (t >= 0),
+        before_baseline=scored & (t < 0),
+        treatment=(phase == "treatment").fillna(False).to_numpy(dtype=bool),
         instrument=np.asarray(instrument),
         instruments=tuple(str(x) for x in instruments),
         patient=np.asarray(patient),
         protocol=np.asarray(protocol),
         protocols=tuple(str(x) for x in protocols),
-        session=session,
+        time=t,
         score=score,
     )
 
 
-def _fit_one(enc: _Encoded, code: int) -> GrowthResult:
+def _fit_one(enc: Encoded, code: int) -> GrowthResult:
     """Fit the model of instrument ``enc.instruments[code]`` (terms: see the module docstring)."""
     instrument = enc.instruments[code]
     rows = np.flatnonzero(enc.usable & (enc.instrument == code))
@@ -192,7 +205,7 @@ def _fit_one(enc: _Encoded, code: int) -> GrowthResult:
     patient, patients = pd.factorize(enc.patient[rows])
     proto, present = pd.factorize(enc.protocol[rows])
     labels = [enc.protocols[k] for k in present]
-    session, score = enc.session[rows], enc.score[rows]
+    session, score = enc.time[rows], enc.score[rows]
     ref = reference_protocol(labels)
     others = sorted(lab for lab in labels if lab != ref)
     _check_sessions(instrument, session, proto, labels)
@@ -261,7 +274,7 @@ def fit_growth(tidy: pd.DataFrame, instrument: str) -> GrowthResult:
     numbers (overall or within a protocol), or no more assessments than twice the number of
     patients (lme4's identifiability check).
     """
-    enc = _encode(tidy)
+    enc = encode(tidy)
     if instrument not in enc.instruments:
         raise AnalysisError(
             f"There are no {instrument} assessments; the table has "
@@ -276,7 +289,7 @@ def fit_growth_models(tidy: pd.DataFrame) -> list[GrowthResult]:
     An instrument whose model cannot be fitted gives a result with ``fitted`` and
     ``converged`` False, no estimates, and the reason in ``message``.
     """
-    enc = _encode(tidy)
+    enc = encode(tidy)
     results = []
     for instrument in sorted(enc.instruments):
         code = enc.instruments.index(instrument)

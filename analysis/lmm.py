@@ -16,12 +16,14 @@ deviance, so the deviance, its exact gradient and the estimates are evaluated on
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy import linalg, optimize
+from threadpoolctl import ThreadpoolController
 
 from data.errors import AnalysisError
 
@@ -41,13 +43,16 @@ class LmmFit:
     """A fitted random-intercept-and-slope model (all figures unrounded)."""
 
     beta: np.ndarray  # fixed effects, in the column order of X
-    se: np.ndarray  # their standard errors, sqrt(diag(σ² (X'V⁻¹X)⁻¹)), as lme4's vcov()
+    se: np.ndarray  # their standard errors, sqrt(diag(cov))
+    cov: np.ndarray  # their covariance matrix σ² (X'V⁻¹X)⁻¹, as lme4's vcov()
     theta: np.ndarray  # (Λ₁₁, Λ₂₁, Λ₂₂), relative to the residual SD
     sigma: float  # residual SD
     sd_intercept: float  # SD of the patients' intercepts
     sd_slope: float  # SD of the patients' slopes
     corr: float  # their correlation (NaN when either SD is 0)
-    reml_criterion: float  # −2 × restricted log-likelihood, as lme4's REMLcrit()
+    reml_criterion: float  # −2 × restricted log-likelihood (REML fit), as lme4's REMLcrit();
+    # under ML the deviance, −2 × log-likelihood, as lme4's deviance()
+    reml: bool
     converged: bool
     singular: bool
     message: str
@@ -56,12 +61,22 @@ class LmmFit:
     n_obs: int
     n_groups: int
 
+    @property
+    def aic(self) -> float:
+        """AIC = criterion + 2 × (fixed effects + 3 covariance parameters + σ), as lme4's AIC().
+        Compare fixed-effect shapes only between ML fits (REML criteria of models with different
+        fixed effects are not comparable)."""
+        return float(self.reml_criterion + 2.0 * (self.beta.size + 4))
+
 
 class _Profile:
     """Profiled REML deviance of θ, with its gradient, from per-design-class sums."""
 
-    def __init__(self, y: np.ndarray, X: np.ndarray, z: np.ndarray, groups: np.ndarray):
+    def __init__(
+        self, y: np.ndarray, X: np.ndarray, z: np.ndarray, groups: np.ndarray, reml: bool = True
+    ):
         n, p = X.shape
+        self.reml = reml
         n_groups = int(groups.max()) + 1
         xy = np.column_stack([X, y])  # n × (p+1)
         self.n, self.p = n, p
@@ -131,7 +146,8 @@ class _Profile:
         return b, s, linalg.cholesky(s, lower=True)
 
     def deviance(self, theta: np.ndarray) -> float:
-        """lme4's REML criterion: log|Λ'Z'ZΛ + I| + log|X'V⁻¹X| + (n−p)(1 + log(2π r²/(n−p)))."""
+        """lme4's REML criterion: log|Λ'Z'ZΛ + I| + log|X'V⁻¹X| + (n−p)(1 + log(2π r²/(n−p)));
+        with ``reml`` False its ML deviance: log|Λ'Z'ZΛ + I| + n(1 + log(2π r²/n))."""
         try:
             b, _, chol = self._solve(theta)
         except linalg.LinAlgError:
@@ -143,6 +159,8 @@ class _Profile:
         diag = np.diag(chol)
         log_det_c = 2.0 * np.sum(np.log(diag[:p]))
         r2 = diag[p] ** 2
+        if not self.reml:
+            return float(self.count @ b["logdet"] + n * (1.0 + np.log(2.0 * np.pi * r2 / n)))
         return float(
             self.count @ b["logdet"]
             + log_det_c
@@ -153,7 +171,8 @@ class _Profile:
         """The deviance and its exact gradient in θ.
 
         With S = [X y]'V⁻¹[X y] and C its X block, deviance = Σ log|M_i| + (n−p) log|S|
-        − (n−p−1) log|C| + const, and dW/dθ_k = E'J_kK + (E'J_kK)' with E = I − AΛK.
+        − (n−p−1) log|C| + const (ML: n log|S| − n log|C|, as r² = |S|/|C|), and
+        dW/dθ_k = E'J_kK + (E'J_kK)' with E = I − AΛK.
         """
         try:
             b, s, chol = self._solve(theta)
@@ -163,7 +182,10 @@ class _Profile:
         s_inv = linalg.cho_solve((chol, True), np.eye(p + 1))
         c_inv = np.zeros_like(s_inv)
         c_inv[:p, :p] = linalg.cho_solve((chol[:p, :p], True), np.eye(p))
-        t = ((n - p) * s_inv - (n - p - 1) * c_inv).ravel()
+        if self.reml:
+            t = ((n - p) * s_inv - (n - p - 1) * c_inv).ravel()
+        else:
+            t = (n * (s_inv - c_inv)).ravel()
         t00, t11, t01 = self.p00 @ t, self.p11 @ t, self.p01 @ t
         K, AL = b["K"], b["AL"]
         # E = I − (AΛ) K, per class.
@@ -180,14 +202,21 @@ class _Profile:
         return self._deviance(b, chol), grad
 
     def estimates(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """β̂ = C⁻¹X'V⁻¹y, SE(β̂) = sqrt(diag(σ̂² C⁻¹)), σ̂² = r²/(n−p) (REML)."""
+        """β̂ = C⁻¹X'V⁻¹y, its covariance σ̂² C⁻¹ (lme4's vcov()), σ̂² = r²/(n−p) under REML,
+        r²/n under ML."""
         _, s, chol = self._solve(theta)
         p = self.p
         c_chol = chol[:p, :p]
         beta = linalg.cho_solve((c_chol, True), s[:p, p])
-        sigma2 = chol[p, p] ** 2 / (self.n - p)
+        sigma2 = chol[p, p] ** 2 / (self.n - p if self.reml else self.n)
         c_inv = linalg.cho_solve((c_chol, True), np.eye(p))
-        return beta, np.sqrt(sigma2 * np.diag(c_inv)), float(np.sqrt(sigma2))
+        return beta, sigma2 * c_inv, float(np.sqrt(sigma2))
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """The BLAS libraries numpy and scipy loaded, found once (finding them takes a while)."""
+    return ThreadpoolController()
 
 
 def _row_classes(values: np.ndarray) -> np.ndarray:
@@ -277,8 +306,11 @@ def _canonical(theta: np.ndarray) -> np.ndarray:
     return np.array([t1, t2, abs(t3)])
 
 
-def fit_random_slope(y: np.ndarray, X: np.ndarray, z: np.ndarray, groups: np.ndarray) -> LmmFit:
-    """Fit y ~ X + (z | group) by REML, as ``lme4::lmer(..., REML = TRUE)``.
+def fit_random_slope(
+    y: np.ndarray, X: np.ndarray, z: np.ndarray, groups: np.ndarray, *, reml: bool = True
+) -> LmmFit:
+    """Fit y ~ X + (z | group) by REML, as ``lme4::lmer(..., REML = TRUE)`` (by maximum
+    likelihood with ``reml=False``, as ``REML = FALSE``).
 
     ``groups`` are integer codes 0..G−1 (e.g. from ``pandas.factorize``); ``X`` holds the
     fixed-effect columns including the intercept. θ is optimised by L-BFGS-B with the exact
@@ -293,14 +325,17 @@ def fit_random_slope(y: np.ndarray, X: np.ndarray, z: np.ndarray, groups: np.nda
     z = np.asarray(z, dtype=float)
     groups = np.asarray(groups, dtype=np.int64)
     n_groups = _check_inputs(y, X, z, groups)
-    prof = _Profile(y, X, z, groups)
-    res = optimize.minimize(
-        prof.deviance_and_gradient,
-        _THETA_START,
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-7},
-    )
+    prof = _Profile(y, X, z, groups, reml=reml)
+    # Every matrix in the search is tiny: BLAS threads only add start-up cost and contention
+    # (three times slower on two cores when other work is running).
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        res = optimize.minimize(
+            prof.deviance_and_gradient,
+            _THETA_START,
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-7},
+        )
     theta = _canonical(res.x)
     dev, grad = prof.deviance_and_gradient(theta)
     for k in (0, 2):  # lme4's boundary check: try a near-zero SD at exactly zero
@@ -310,7 +345,7 @@ def fit_random_slope(y: np.ndarray, X: np.ndarray, z: np.ndarray, groups: np.nda
             trial_dev, trial_grad = prof.deviance_and_gradient(trial)
             if trial_dev <= dev:
                 theta, dev, grad = trial, trial_dev, trial_grad
-    beta, se, sigma = prof.estimates(theta)
+    beta, cov_beta, sigma = prof.estimates(theta)
     lam = np.array([[theta[0], 0.0], [theta[1], theta[2]]])
     cov = sigma**2 * lam @ lam.T
     sd0, sd1 = np.sqrt(np.diag(cov))
@@ -335,13 +370,15 @@ def fit_random_slope(y: np.ndarray, X: np.ndarray, z: np.ndarray, groups: np.nda
     message = "; ".join(notes) if notes else "converged"
     return LmmFit(
         beta=beta,
-        se=se,
+        se=np.sqrt(np.diag(cov_beta)),
+        cov=cov_beta,
         theta=theta,
         sigma=sigma,
         sd_intercept=float(sd0),
         sd_slope=float(sd1),
         corr=float(corr),
         reml_criterion=float(dev),
+        reml=reml,
         converged=ok,
         singular=singular,
         message=message,
