@@ -11,7 +11,18 @@ in full, with the choices made where SPEC is silent):
 - baseline: ``has_baseline``, ``baseline``, ``baseline_day``, ``baseline_case``,
   ``baseline_band``, ``baseline_remitted`` (already below the remission cut-off).
 - end of treatment: ``n_treatment`` (assessments with session ≥ 1), ``has_eot``, ``eot``,
-  ``eot_session``, ``eot_day``, ``eot_case``, ``eot_band``; ``paired`` (baseline and EOT).
+  ``eot_session``, ``eot_day``, ``eot_case``, ``eot_band``; ``paired`` (baseline and EOT, i.e.
+  the last observation: SPEC 6.1 keeps this meaning and labels it "last observation (LOCF)").
+- completers (SPEC 6.1): ``planned_last_session`` (the protocol's planned last session),
+  ``completer`` (a baseline, ``eot_session`` ≥ the planned last session and at least two
+  treatment-phase assessments; False for everyone else; <NA> for patients with a baseline when
+  no planned session is known), ``left_early`` (a baseline and not a completer, including
+  patients with no treatment-phase assessment at all; False without a baseline).
+  The planned last session of a protocol comes from ``planned_sessions`` when given; otherwise
+  it is inferred: the most common ``eot_session`` among the protocol's patients × instruments
+  with a baseline (ties → the larger session). Dropouts spread over earlier sessions, so the
+  mode recovers a fixed schedule; with courses of varying length inside one protocol it gives
+  the most common length (docs/definitions.md, "Completers and leaving early").
 - change: ``change`` = Instrument.improvement(baseline, eot); ``pct_change`` = 100 · change /
   baseline (baseline > 0); ``rc_threshold`` (points of change counted as reliable).
 - rules (nullable boolean, <NA> unless paired): ``reliable_improvement``,
@@ -31,13 +42,14 @@ Rows come in the order patients first appear in the table, instruments alphabeti
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from analysis.assessments import DESCRIPTIVE, Assessments, boolean, integer, take
 from analysis.joint import joint_recovery
+from data.errors import AnalysisError
 from data.instruments import Instrument, Registry
 from data.schema import STRING
 
@@ -47,6 +59,7 @@ __all__ = [
     "as_all_starters",
     "joint_recovery",
     "patient_outcomes",
+    "planned_last_sessions",
     "window_prefix",
 ]
 
@@ -136,15 +149,54 @@ def _thresholds(
     return thr
 
 
+def _planned_last_session(
+    labels: Sequence[object],
+    prot_code: np.ndarray,
+    eot_session: np.ndarray,
+    has_baseline: np.ndarray,
+    planned_sessions: Mapping[str, int] | None,
+) -> np.ndarray:
+    """Planned last session per protocol code (float, NaN when unknown).
+
+    ``planned_sessions`` (protocol label → planned last session) wins; for the other protocols,
+    the mode of ``eot_session`` over the protocol's rows with a baseline and an EOT, ties going
+    to the larger session. One ``np.unique`` over (protocol, session) keys: no loop over rows.
+    """
+    planned = np.full(len(labels), np.nan)
+    ok = has_baseline & ~np.isnan(eot_session) & (prot_code >= 0)
+    if ok.any():
+        p = prot_code[ok].astype(np.int64)
+        s = eot_session[ok].astype(np.int64)
+        base = int(s.max()) + 1
+        keys, counts = np.unique(p * base + s, return_counts=True)
+        kp, ks = keys // base, keys % base
+        order = np.lexsort((ks, counts, kp))  # by protocol, then count, then session
+        kp, ks = kp[order], ks[order]
+        last = np.r_[kp[1:] != kp[:-1], True]  # per protocol: most common, ties → larger
+        planned[kp[last]] = ks[last]
+    for label, value in (planned_sessions or {}).items():
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise AnalysisError(
+                f"The planned last session of protocol {label!r} must be a whole number of 1 or "
+                f"more (got {value!r})."
+            )
+        planned[[i for i, x in enumerate(labels) if x == label]] = float(value)
+    return planned
+
+
 def patient_outcomes(
     tidy: pd.DataFrame | Assessments,
     registry: Registry,
     *,
     windows: Sequence[tuple[float, float]] = FOLLOW_UP_WINDOWS,
+    planned_sessions: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """Per patient × instrument outcomes (SPEC section 4; columns in the module docstring).
 
     ``tidy`` is a conformed tidy table (or its ``Assessments``); ``registry`` supplies every cut-off and threshold.
+    ``planned_sessions`` maps a protocol label to its planned last session (completers, SPEC
+    6.1); protocols not in it get the most common last session of their patients with a
+    baseline (ties → the larger).
     Assessments without a total score are ignored here (they still count as "assessed").
     Vectorised: one sort of the table, then numpy picks per group.
     """
@@ -182,7 +234,8 @@ def patient_outcomes(
         sign[sel] = ins.improvement(1.0, 0.0)
         recall[sel] = np.nan if ins.recall_days is None else ins.recall_days
         change[sel] = ins.improvement(baseline[sel], eot[sel])
-    prot_code = pd.factorize(patients["protocol"].array)[0][gp]
+    prot_codes, prot_labels = pd.factorize(patients["protocol"].array)
+    prot_code = prot_codes[gp]
     thr = _thresholds(instruments, gi, prot_code, baseline, paired)
     has_thr = ~np.isnan(thr)
 
@@ -206,6 +259,12 @@ def patient_outcomes(
         eot_band=_bands(eot, gi, instruments),
         paired=paired,
     )
+    out.update(
+        _completers(
+            list(prot_labels), prot_code, take(a.session, eot_pos), has_b, out["n_treatment"],
+            planned_sessions,
+        )
+    )  # fmt: skip
 
     with np.errstate(invalid="ignore", divide="ignore"):
         positive = baseline > 0
@@ -232,6 +291,24 @@ def patient_outcomes(
     out.update(_follow_up(a, scored, sign, baseline, eot_pos, out["response"], windows))
     out.update(_recall(a, recall))
     return pd.DataFrame(out)
+
+
+def _completers(
+    labels, prot_code, eot_session, has_b, n_treatment, planned_sessions
+) -> dict[str, object]:
+    """``planned_last_session``, ``completer`` and ``left_early`` (SPEC 6.1)."""
+    by_protocol = _planned_last_session(labels, prot_code, eot_session, has_b, planned_sessions)
+    planned = np.where(prot_code >= 0, by_protocol[np.maximum(prot_code, 0)], np.nan)
+    known = ~np.isnan(planned)
+    with np.errstate(invalid="ignore"):
+        reached = eot_session >= planned  # False where either is NaN
+    done = has_b & reached & (np.asarray(n_treatment) >= 2)
+    defined = ~has_b | known  # a patient with a baseline needs a known planned session
+    return {
+        "planned_last_session": integer(planned),
+        "completer": boolean(done, defined),
+        "left_early": boolean(has_b & ~done, defined),
+    }
 
 
 def _early(a: Assessments, sign, baseline, thr, post_pos, s1_pos) -> dict[str, object]:
@@ -318,6 +395,20 @@ def _recall(a: Assessments, recall: np.ndarray) -> dict[str, object]:
     has = ~np.isnan(recall)
     n[~has] = np.nan
     return {"n_recall_violations": integer(n), "recall_violation": boolean(n > 0, has)}
+
+
+def planned_last_sessions(outcomes: pd.DataFrame) -> dict[str, int]:
+    """Protocol → planned last session of an outcomes table (protocols where it is known).
+
+    Pass it as ``planned_sessions`` when computing outcomes on part of the same data (a
+    filtered table), so completers are judged against the whole practice's schedule rather than
+    re-inferred from the part: ``patient_outcomes(part, registry,
+    planned_sessions=planned_last_sessions(whole))``.
+    """
+    known = outcomes.loc[outcomes["planned_last_session"].notna(), ["protocol"]]
+    known = known.assign(planned=outcomes["planned_last_session"]).dropna(subset=["protocol"])
+    first = known.drop_duplicates("protocol")
+    return {str(p): int(v) for p, v in zip(first["protocol"], first["planned"], strict=True)}
 
 
 def as_all_starters(outcomes: pd.DataFrame) -> pd.DataFrame:

@@ -114,12 +114,46 @@ def share_verdict(
 
 
 def attrition_caveat(outcomes: pd.DataFrame) -> str:
-    """Completers versus everyone who started: how many starters have no end-of-treatment score."""
-    starters = int(outcomes["has_baseline"].sum())
-    paired = int(outcomes["paired"].sum())
-    return (
-        f"Attrition: {starters - paired} of {starters} patients who started have no "
-        "end-of-treatment score; rates among everyone who started count them as not improved."
+    """Everyone who left before the planned last session (SPEC 6.1), and how the two
+    denominators treat them.
+
+    Counts patients with a baseline (starters), those who left early (``left_early``; when the
+    table lacks it, starters without an end-of-treatment score) and those with no score after
+    baseline. Figures on the last observation carry an early leaver's last score forward (LOCF);
+    rates among everyone who started count patients with no later score as not improved.
+    """
+    started = outcomes["has_baseline"].fillna(False).to_numpy(dtype=bool)
+    paired = outcomes["paired"].fillna(False).to_numpy(dtype=bool)
+    starters, no_later = int(started.sum()), int((started & ~paired).sum())
+    if "left_early" in outcomes.columns:
+        early = outcomes["left_early"]
+        left = early.fillna(False).to_numpy(dtype=bool)
+        unknown = int((started & early.isna().to_numpy()).sum())
+    else:  # an outcomes table from before completers: starters without an EOT
+        left, unknown = started & ~paired, 0
+    carried = int((left & paired).sum())
+    text = (
+        f"Attrition: {int(left.sum())} of {starters} patients who started left before the "
+        f"planned last session ({int((left & ~paired).sum())} of them have no score after "
+        "baseline). "
+    )
+    if unknown:
+        text += (
+            f"For {unknown} more the planned last session is unknown (no patient of their "
+            "protocol has a score after baseline). "
+        )
+    text += (
+        "Figures on the last observation use each patient's last score as their "
+        "end-of-treatment score (last observation carried forward, LOCF)"
+    )
+    if carried:
+        text += (
+            f", so {carried} who left after at least one session count with the score they had "
+            "when they left"
+        )
+    return text + (
+        f"; rates among everyone who started count the {no_later} with no later score as not "
+        "improved. Those who stay may differ from those who leave."
     )
 
 

@@ -9,8 +9,13 @@ import pandas as pd
 import pytest
 
 from analysis.assessments import Assessments
-from analysis.outcomes import FLAG_COLUMNS, as_all_starters, patient_outcomes
-from data.errors import RegistryError
+from analysis.outcomes import (
+    FLAG_COLUMNS,
+    as_all_starters,
+    patient_outcomes,
+    planned_last_sessions,
+)
+from data.errors import AnalysisError, RegistryError
 from data.instruments import default_registry, load_registry
 from tests.analysis.handmade import make_tidy
 
@@ -392,3 +397,222 @@ def test_prebuilt_assessments_give_the_same_table():
     pd.testing.assert_frame_equal(
         patient_outcomes(Assessments.build(tidy), REG), patient_outcomes(tidy, REG)
     )
+
+
+# -- completers and early leavers (SPEC 6.1) ----------------------------------------------------
+
+
+def _weekly_and_intensive_rows() -> list[tuple]:
+    """Weekly (planned last session inferred) and intensive (set by hand) patients."""
+
+    def course(pid, protocol, sessions, baseline=True):
+        rows = [(pid, protocol, "PHQ-9", 0, 0.0, 20.0)] if baseline else []
+        return rows + [(pid, protocol, "PHQ-9", s, 7.0 * s, 20.0 - s) for s in sessions]
+
+    return [
+        *course("W1", "weekly", [1, 2, 3, 4]),  # all four sessions: completer
+        *course("W2", "weekly", [1, 3, 4]),  # missed the session-2 assessment: completer
+        *course("W3", "weekly", [1]),  # dropout after one session: paired, left early
+        *course("W4", "weekly", []),  # baseline only: not paired, left early
+        *course("W6", "weekly", [1, 2, 3, 4, 5]),  # an extra session: completer
+        *course("W7", "weekly", [4]),  # one treatment assessment only: not a completer
+        # four patients without a baseline end at session 2: left out of the mode, which would
+        # otherwise be 2 (four at 2 against three at 4)
+        *(r for i in range(4) for r in course(f"N{i}", "weekly", [1, 2], baseline=False)),
+        *course("I1", "intensive", [1, 2, 3]),
+        *course("I2", "intensive", [1, 2, 3, 4, 5, 6]),
+        *course("I3", "intensive", [1, 2, 3]),
+    ]
+
+
+def test_completers_and_early_leavers_by_hand():
+    out = patient_outcomes(make_tidy(_weekly_and_intensive_rows()), REG).set_index("patient_id")
+    # weekly EOT sessions among patients with a baseline: W1 4, W2 4, W3 1, W6 5, W7 4 → mode 4
+    assert (out.loc[out["protocol"] == "weekly", "planned_last_session"] == 4).all()
+    # intensive, inferred: I1 3, I2 6, I3 3 → 3
+    assert (out.loc[["I1", "I2", "I3"], "planned_last_session"] == 3).all()
+    assert str(out["planned_last_session"].dtype) == "Int64"
+    completer = out["completer"].astype(object).to_dict()
+    left = out["left_early"].astype(object).to_dict()
+    assert completer == {
+        "W1": True, "W2": True, "W3": False, "W4": False, "W6": True, "W7": False,
+        "N0": False, "N1": False, "N2": False, "N3": False,  # no baseline: neither
+        "I1": True, "I2": True, "I3": True,
+    }  # fmt: skip
+    assert left == {
+        "W1": False, "W2": False, "W3": True, "W4": True, "W6": False, "W7": True,
+        "N0": False, "N1": False, "N2": False, "N3": False,
+        "I1": False, "I2": False, "I3": False,
+    }  # fmt: skip
+    # paired stays "baseline and last observation": the one-session dropout is paired
+    assert out.loc["W3", "paired"] and not out.loc["W4", "paired"]
+    assert out.loc["W3", "change"] == 1.0  # LOCF: 20 at baseline, 19 after session 1
+
+
+def test_planned_sessions_override_a_protocol_and_leave_the_others_inferred():
+    tidy = make_tidy(_weekly_and_intensive_rows())
+    out = patient_outcomes(tidy, REG, planned_sessions={"intensive": 6, "retreat": 9})
+    out = out.set_index("patient_id")
+    assert (out.loc[["I1", "I2", "I3"], "planned_last_session"] == 6).all()
+    assert out.loc[["I1", "I2", "I3"], "completer"].tolist() == [False, True, False]
+    assert out.loc[["I1", "I2", "I3"], "left_early"].tolist() == [True, False, True]
+    # weekly is still inferred (4); a label not in the data ("retreat") changes nothing
+    assert (out.loc[out["protocol"] == "weekly", "planned_last_session"] == 4).all()
+    assert out.loc["W1", "completer"]
+
+
+@pytest.mark.parametrize("bad", [0, -2, 2.5, True, "6"])
+def test_planned_sessions_must_be_whole_numbers_of_one_or_more(bad):
+    tidy = make_tidy(_weekly_and_intensive_rows())
+    with pytest.raises(AnalysisError, match="planned last session of protocol 'weekly'"):
+        patient_outcomes(tidy, REG, planned_sessions={"weekly": bad})
+
+
+def test_inferred_planned_session_ties_go_to_the_larger_session():
+    # Protocol "a": two patients end at session 3, two at 5 (a tie) → 5. Protocol "b" on two
+    # instruments: PHQ-9 rows end at 2, 2 and 4, GAD-7 rows at 4, 4 → 4 (three rows at 4 against
+    # two at 2): the mode counts patient × instrument rows of the protocol.
+    def course(pid, protocol, ins, last):
+        return [(pid, protocol, ins, 0, 0.0, 15.0)] + [
+            (pid, protocol, ins, s, 7.0 * s, 10.0) for s in range(1, last + 1)
+        ]
+
+    rows = [
+        *course("A1", "a", "PHQ-9", 3),
+        *course("A2", "a", "PHQ-9", 3),
+        *course("A3", "a", "PHQ-9", 5),
+        *course("A4", "a", "PHQ-9", 5),
+        *course("B1", "b", "PHQ-9", 2),
+        *course("B2", "b", "PHQ-9", 2),
+        *course("B3", "b", "PHQ-9", 4),
+        *course("B1", "b", "GAD-7", 4),
+        *course("B2", "b", "GAD-7", 4),
+    ]
+    out = patient_outcomes(make_tidy(rows), REG)
+    planned = out.groupby("protocol")["planned_last_session"].unique()
+    assert planned.map(list).to_dict() == {"a": [5], "b": [4]}
+    done = out.set_index(["patient_id", "instrument"])["completer"].astype(bool).to_dict()
+    assert done == {
+        ("A1", "PHQ-9"): False, ("A2", "PHQ-9"): False, ("A3", "PHQ-9"): True,
+        ("A4", "PHQ-9"): True, ("B1", "GAD-7"): True, ("B1", "PHQ-9"): False,
+        ("B2", "GAD-7"): True, ("B2", "PHQ-9"): False, ("B3", "PHQ-9"): True,
+    }  # fmt: skip
+
+
+def test_no_planned_session_when_no_starter_has_a_treatment_score():
+    # Protocol "new": Y1 has a baseline only; Y2 has treatment scores but no baseline. Nobody with
+    # a baseline has an EOT, so no planned last session can be inferred: <NA> for Y1; Y2 (no
+    # baseline) is neither a completer nor an early leaver.
+    rows = [
+        ("Y1", "new", "PHQ-9", 0, 0.0, 14.0),
+        ("Y2", "new", "PHQ-9", 1, 7.0, 12.0),
+        ("Y2", "new", "PHQ-9", 2, 14.0, 10.0),
+    ]
+    out = patient_outcomes(make_tidy(rows), REG).set_index("patient_id")
+    assert out["planned_last_session"].isna().all()
+    assert out.loc["Y1", "completer"] is NA and out.loc["Y1", "left_early"] is NA
+    assert not out.loc["Y2", "completer"] and not out.loc["Y2", "left_early"]  # <NA> would raise
+    # ... and a practice can set it
+    known = patient_outcomes(make_tidy(rows), REG, planned_sessions={"new": 2})
+    known = known.set_index("patient_id")
+    assert (known.loc["Y1", "completer"], known.loc["Y1", "left_early"]) == (False, True)
+
+
+def test_completers_match_a_plain_loop_reference():
+    # Random sessions as in the test above, three protocols; the mode and the completer rule
+    # computed one patient at a time.
+    rng = np.random.default_rng(11)
+    n = 600
+    session = rng.integers(0, 7, n).astype(object)
+    session[rng.random(n) < 0.1] = None
+    score = rng.integers(0, 22, n).astype(float)
+    score[rng.random(n) < 0.05] = np.nan
+    pids = rng.integers(0, 60, n)
+    rows = [
+        (f"p{p}", ["weekly", "intensive", "other"][p % 3], ["PHQ-9", "GAD-7"][rng.integers(0, 2)],
+         s, float(rng.integers(0, 60)), x)
+        for p, s, x in zip(pids, session, score, strict=True)
+    ]  # fmt: skip
+    tidy = make_tidy(rows)
+    out = patient_outcomes(tidy, REG).set_index(["patient_id", "instrument"])
+    ref = _loop_reference(tidy)
+    protocol = {pid: prot for pid, prot, *_ in rows}
+    last: dict[str, list[int]] = {}
+    for (pid, _), want in ref.items():
+        if not math.isnan(want["baseline"]) and want["eot"] is not None:
+            last.setdefault(protocol[pid], []).append(want["eot"][0])
+    planned = {}
+    for prot, sessions in last.items():
+        counts = {s: sessions.count(s) for s in sessions}
+        planned[prot] = max(counts, key=lambda s: (counts[s], s))
+    assert len(planned) == 3
+    for key, want in ref.items():
+        got = out.loc[key]
+        plan = planned.get(protocol[key[0]])
+        assert got.planned_last_session == plan
+        has_b = not math.isnan(want["baseline"])
+        done = (
+            has_b
+            and want["eot"] is not None
+            and want["eot"][0] >= plan
+            and want["n_treatment"] >= 2
+        )
+        assert bool(got.completer) == done, key
+        assert bool(got.left_early) == (has_b and not done), key
+
+
+def test_demo_completers_are_the_non_dropouts_with_a_baseline():
+    """The demo generator knows who stopped early (``demo_patients``). Intensive patients all
+    plan 6 sessions, and the mode rule recovers it exactly. Weekly patients plan 6, 7 or 8
+    (40 / 35 / 25 %), so the mode is 6, the shortest course: every weekly non-dropout is a
+    completer, and so is a weekly dropout who stopped after session 6 or 7 of a planned 7 or 8.
+    A per-protocol ``planned_sessions`` cannot fix that (weekly = 8 would turn every completed
+    6- or 7-session course into an early leaver). The weekly mode is only 6 in expectation
+    (about 33 % of weekly starters end at 6, 29 % at 7): over seeds 0–39 it was 7 in 12 of 40
+    cohorts of 160 patients, 5 of 40 of 300, 2 of 40 of 1,000 and 0 of 40 of 3,000; the two
+    cohorts checked here (the default demo and a large one) give 6."""
+    from data.demo import demo_patients, generate_demo
+
+    for n, seed in ((300, 20240917), (3000, 5)):
+        tidy = generate_demo(n, seed=seed)
+        facts = demo_patients(n, seed=seed).set_index("patient_id")
+        out = patient_outcomes(tidy, REG)
+        assert out.groupby("protocol")["planned_last_session"].unique().map(list).to_dict() == {
+            "intensive": [6],
+            "weekly": [6],
+        }
+        started = out[out["has_baseline"]].join(facts[["dropout", "last_session"]], "patient_id")
+        assert started["completer"].notna().all()
+        done = started["completer"].astype(bool)
+        assert (started["left_early"].astype(bool) == ~done).all()
+        intensive = started["protocol"] == "intensive"
+        assert (done[intensive] == ~started.loc[intensive, "dropout"]).all()
+        weekly = started[~intensive]
+        expected = ~weekly["dropout"] | (weekly["last_session"] >= 6)
+        assert (done[~intensive] == expected).all()
+        extra = weekly["dropout"] & (weekly["last_session"] >= 6)
+        assert extra.any()  # the mode rule's known leniency shows in these cohorts
+        # Setting weekly = 8 makes only the 8-session courses complete.
+        eight = patient_outcomes(tidy, REG, planned_sessions={"weekly": 8})
+        eight = eight[eight["has_baseline"] & (eight["protocol"] == "weekly")]
+        eight = eight.join(facts[["planned_sessions", "dropout"]], "patient_id")
+        full8 = (eight["planned_sessions"] == 8) & ~eight["dropout"]
+        assert (eight["completer"].astype(bool) == full8).all()
+
+
+def test_planned_last_sessions_carry_the_whole_schedule_to_a_part():
+    # Inferred on the whole table (weekly 4, intensive 3). A part holding only W1 (last session
+    # 4) and W6 (5) infers weekly = 5 on its own (a tie goes to the larger), so W1 would leave
+    # early; told the whole table's schedule, the part gets the whole table's completers.
+    tidy = make_tidy(_weekly_and_intensive_rows())
+    whole = patient_outcomes(tidy, REG)
+    assert planned_last_sessions(whole) == {"weekly": 4, "intensive": 3}
+    part = tidy[tidy["patient_id"].isin(["W1", "W6"])]
+    alone = patient_outcomes(part, REG).set_index("patient_id")
+    assert alone["planned_last_session"].tolist() == [5, 5]
+    assert alone["left_early"].tolist() == [True, False]
+    told = patient_outcomes(part, REG, planned_sessions=planned_last_sessions(whole))
+    cols = ["planned_last_session", "completer", "left_early"]
+    expected = whole.set_index("patient_id").loc[["W1", "W6"], cols]
+    pd.testing.assert_frame_equal(told.set_index("patient_id")[cols], expected)
+    assert told["completer"].tolist() == [True, True]
