@@ -10,17 +10,15 @@ from __future__ import annotations
 
 from dataclasses import replace as dataclasses_replace
 
-import numpy as np
 import pandas as pd
 
 from analysis.claims_config import (
-    INCONCLUSIVE,
-    NOT_SUPPORTED,
     NOT_TESTABLE,
     REPORTED,
-    SUPPORTED,
     ClaimsConfig,
 )
+from analysis.claims_faster import intensive_faster
+from analysis.rates import proportion
 from analysis.verdicts import (
     CLAIM_TEXT,
     NO_CONTROL,
@@ -124,6 +122,10 @@ def large_improvement(
 def lasting(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
     """Share of EOT responders still responding at the ``cfg.lasting_window``-day follow-up;
     supported when the Wilson lower bound reaches ``cfg.lasting_share``.
+
+    Beside it, bounds for the responders not seen in the window: the worst case (none of them
+    still responding, k of all responders) and the best case (all of them, k + not seen of all
+    responders), each with its Wilson CI; the verdict reads only the responders seen.
     """
     w = cfg.lasting_window
     test = (
@@ -137,15 +139,38 @@ def lasting(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
     k, n = _flag(out, col)
     verdict, pct, ci = share_verdict(k, n, cfg.lasting_share, cfg)
     responders = int(out["response"].fillna(False).astype(bool).sum())
-    caveats = [
-        *standard_caveats(out, ins.key, ins.recall_days),
-        f"Follow-up attrition: {responders - n} of {responders} end-of-treatment responders have "
-        f"no assessment in the {w}-day window; those who return may differ from those who do not.",
-    ]
+    not_seen = responders - n
+    worst = proportion(k, responders, cfg.ci_level)
+    best = proportion(k + not_seen, responders, cfg.ci_level)
+    follow_up = (
+        f"Follow-up attrition: {n} of {responders} end-of-treatment responders were seen in the "
+        f"{w}-day window and {not_seen} were not; those who return may differ from those who "
+        "do not."
+    )
+    if not_seen and responders:
+        level = f"{cfg.ci_level:.0%} CI"
+        follow_up += (
+            f" Counting all {responders} responders: if none of the {not_seen} not seen still "
+            f"respond, {worst.pct:.0f}% still respond ({level} {worst.ci[0]:.0f}–"
+            f"{worst.ci[1]:.0f}%); if all of them do, {best.pct:.0f}% ({level} "
+            f"{best.ci[0]:.0f}–{best.ci[1]:.0f}%)."
+        )
+    caveats = [*standard_caveats(out, ins.key, ins.recall_days), follow_up]
+    details = {
+        "k": k,
+        "eot_responders": responders,
+        "seen": n,
+        "not_seen": not_seen,
+        "worst_case_pct": worst.pct,
+        "worst_case_ci_lo": worst.ci[0] if worst.ci else None,
+        "worst_case_ci_hi": worst.ci[1] if worst.ci else None,
+        "best_case_pct": best.pct,
+        "best_case_ci_lo": best.ci[0] if best.ci else None,
+        "best_case_ci_hi": best.ci[1] if best.ci else None,
+    }
     return ClaimResult(
-        "lasting", ins.key, verdict, n, pct, ci, test, tuple(caveats),
-        details={"k": k, "eot_responders": responders},
-    )  # fmt: skip
+        "lasting", ins.key, verdict, n, pct, ci, test, tuple(caveats), details=details
+    )
 
 
 def initial_anxiety(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
@@ -210,94 +235,18 @@ def suicidal_ideation(safety, cfg: ClaimsConfig) -> ClaimResult:
     )
 
 
-def intensive_faster(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
-    """Intensive versus weekly: Kaplan–Meier days to reliable improvement shorter for intensive
-    (log-rank p < ``cfg.faster_alpha``) and EOT change not worse than weekly by more than
-    ``cfg.noninferiority_fraction`` × the reliable-change threshold (lower CI of the Welch
-    difference). The estimate is that difference in EOT change (intensive − weekly).
-    """
-    from analysis.effects import between_effects
-    from analysis.survival import km_by_group, logrank_test
-
-    test = (
-        f"Days to reliable improvement (Kaplan–Meier) shorter for intensive than weekly "
-        f"(log-rank p < {cfg.faster_alpha:g}), and the end-of-treatment change for intensive not "
-        f"worse than weekly by more than {cfg.noninferiority_fraction:g} × the reliable-change "
-        "threshold (lower end of the 95% CI of the difference)."
-    )
-    paired = out[out["paired"].fillna(False).astype(bool)]
-    counts = paired["protocol"].value_counts()
-    n_int, n_wk = int(counts.get("intensive", 0)), int(counts.get("weekly", 0))
-    if not _has_days(out):
-        return _not_testable(
-            "intensive-faster", ins.key, "The data has no days since baseline.", test
-        )
-    if min(n_int, n_wk) < cfg.faster_min_per_protocol:
-        return _not_testable(
-            "intensive-faster", ins.key,
-            f"Fewer than {cfg.faster_min_per_protocol} paired patients in a protocol "
-            f"(intensive {n_int}, weekly {n_wk}).", test,
-        )  # fmt: skip
-    two = paired[paired["protocol"].isin(["intensive", "weekly"]) & paired["tti_days"].notna()]
-    timed = two["protocol"].value_counts()
-    t_int, t_wk = int(timed.get("intensive", 0)), int(timed.get("weekly", 0))
-    if min(t_int, t_wk) < cfg.faster_min_per_protocol:  # e.g. one protocol recorded no days
-        return _not_testable(
-            "intensive-faster", ins.key,
-            f"Fewer than {cfg.faster_min_per_protocol} paired patients with days since baseline "
-            f"in a protocol (intensive {t_int}, weekly {t_wk}).", test,
-        )  # fmt: skip
-    surv = pd.DataFrame(
-        {
-            "protocol": two["protocol"].astype("string[pyarrow]"),  # fast; no missing here
-            "time": two["tti_days"],
-            "event": two["tti_event"].astype(bool).astype(int),
-        }
-    )
-    km = km_by_group(surv, "protocol", "time", "event").set_index("group")
-    lr = logrank_test(surv["time"], surv["event"], surv["protocol"])
-    obs, exp = lr.observed, lr.expected
-    faster = lr.p < cfg.faster_alpha and obs["intensive"] > exp["intensive"]
-    slower = lr.p < cfg.faster_alpha and obs["intensive"] < exp["intensive"]
-    chg = {
-        p: paired.loc[paired["protocol"] == p, "change"].to_numpy(float)
-        for p in ("intensive", "weekly")
-    }
-    diff = between_effects(chg["intensive"], chg["weekly"], ci=cfg.ci_level)
-    margin = cfg.noninferiority_fraction * float(np.nanmedian(paired["rc_threshold"]))
-    lo, hi = diff.mean_diff_ci
-    if faster and lo > -margin:
-        verdict = SUPPORTED
-    elif slower or hi < -margin:
-        verdict = NOT_SUPPORTED
-    else:
-        verdict = INCONCLUSIVE
-    details = {
-        "logrank_chi2": lr.chi2,
-        "logrank_p": lr.p,
-        "median_days_intensive": km.loc["intensive", "median"],
-        "median_days_weekly": km.loc["weekly", "median"],
-        "noninferiority_margin": margin,
-        "n_intensive": n_int,
-        "n_weekly": n_wk,
-    }
-    return ClaimResult(
-        "intensive-faster", ins.key, verdict, n_int + n_wk, diff.mean_diff, (lo, hi), test,
-        (*standard_caveats(out, ins.key, ins.recall_days),
-         "Protocols were not randomised: patients who choose a retreat may differ from those who "
-         "choose weekly sessions."),
-        group="intensive vs weekly", details=details,
-    )  # fmt: skip
-
-
 #: The outcome columns the claims read, besides ``sustained<window>`` for ``lasting``.
 #: ``evaluate_claims`` passes the claims only these, which keeps filtering wide tables cheap.
 CLAIM_COLUMNS = (
+    "patient_id",
     "instrument",
     "protocol",
     "paired",
     "has_baseline",
+    "left_early",
     "change",
+    "baseline",
+    "completer",
     "rc_threshold",
     "reliable_improvement",
     "response",
@@ -309,6 +258,8 @@ CLAIM_COLUMNS = (
     "has_follow_up",
     "n_recall_violations",
     "treatment_resistant",
+    "route",
+    "site",
 )
 
 
@@ -339,7 +290,7 @@ def evaluate_claims(
     for ins in present:
         results.append(rapid_onset(by_ins[ins.key], ins, cfg))
     for ins in present:
-        results.append(intensive_faster(by_ins[ins.key], ins, cfg))
+        results.append(intensive_faster(by_ins[ins.key], ins, cfg, tidy, registry))
     for ins in present:
         results.append(large_improvement(by_ins[ins.key], ins, cfg, effect=eff.get(ins.key)))
     for ins in present:

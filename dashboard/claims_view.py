@@ -117,25 +117,42 @@ def detail_lines(result: ClaimResult) -> list[str]:
             "such thoughts at baseline reported them later."
         )
     elif result.id == "intensive-faster":
-        med = [_num(d.get(f"median_days_{p}")) for p in ("intensive", "weekly")]
-        words = ["not reached" if m is None else f"{m:g} days" for m in med]
-        lines.append(
-            f"Median time to reliable improvement: intensive {words[0]}, weekly {words[1]}."
-        )
-        p = _num(d.get("logrank_p"))
-        if p is not None:
-            lines.append(
-                f"Log-rank test: χ² = {_num(d.get('logrank_chi2')) or 0:.2f}, "
-                f"p {'< 0.001' if p < 0.001 else f'= {p:.3f}'}."
-            )
-        margin = _num(d.get("noninferiority_margin"))
-        if margin is not None:
-            lines.append(
-                f"Estimate: end-of-treatment change, intensive − weekly (points); intensive may "
-                f"not fall short by more than {margin:g} points."
-            )
+        lines.extend(_faster_lines(d))
     elif result.id == "initial-anxiety" and k is not None:
         lines.append(f"{k} of {result.n} patients were reliably worse at session 1.")
+    return lines
+
+
+def _faster_lines(d: dict) -> list[str]:
+    """The figures behind the intensive-faster verdict, in plain words."""
+    lines = []
+    day = _num(d.get("shown_day"))
+    if day is not None:
+        lines.append(
+            f"Estimate: how many more points intensive patients had improved than weekly "
+            f"patients {day:g} days after baseline, at the same baseline score "
+            f"({d.get('shown_adjustment', 'baseline as measured')}; the lower of two "
+            "adjustments)."
+        )
+    margin = _num(d.get("noninferiority_margin"))
+    eot = _num(d.get("eot_difference"))
+    if margin is not None and eot is not None:
+        lo, hi = _num(d.get("eot_ci_lo")), _num(d.get("eot_ci_hi"))
+        lines.append(
+            f"End of treatment ({d.get('eot_population', 'completer')}s, "
+            f"{d.get('eot_n_intensive', 0)} intensive, {d.get('eot_n_weekly', 0)} weekly): "
+            f"intensive {eot:+.1f} points (95% CI {lo:.1f} to {hi:.1f}); it may not fall short "
+            f"by more than {margin:g} points."
+        )
+    window = _num(d.get("confirmed_window_days"))
+    if window is not None:
+        med = [_num(d.get(f"confirmed_median_days_{p}")) for p in ("intensive", "weekly")]
+        words = ["not reached" if m is None else f"{m:g} days" for m in med]
+        lines.append(
+            f"Description only: median days to a reliable improvement confirmed at the next "
+            f"assessment, within the first {window:g} days: intensive {words[0]}, weekly "
+            f"{words[1]}."
+        )
     return lines
 
 

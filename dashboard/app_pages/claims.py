@@ -20,7 +20,6 @@ _CONTROLS = (
     ("large_share", "Large improvement: share with reliable improvement", "share"),
     ("lasting_share", "Lasting: responders still responding at 90 days", "share"),
     ("si_share", "Suicidal ideation: item 9 back to 0", "share"),
-    ("faster_alpha", "Intensive faster: log-rank significance level", "alpha"),
     ("noninferiority_fraction", "Intensive faster: margin (× reliable-change threshold)", "share"),
     ("min_patients", "Fewest patients for a verdict", "int"),
 )

@@ -12,10 +12,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis.claims import CLAIM_TEXT, evaluate_claims, share_verdict
+from analysis.claims import CLAIM_TEXT, attrition_caveat, evaluate_claims, share_verdict
 from analysis.claims_config import (
     INCONCLUSIVE,
     NOT_SUPPORTED,
@@ -221,7 +220,99 @@ def test_lasting_counts_eot_responders_in_the_90_day_window(claims):
     assert r.estimate == pytest.approx(75.0)
     assert r.ci == pytest.approx(wilson_pct(3, 4))
     assert r.verdict == INCONCLUSIVE  # n = 4 < 10
-    assert any("4 of 8 end-of-treatment responders" in c for c in r.caveats)
+    assert any("4 of 8 end-of-treatment responders were seen" in c for c in r.caveats)
+
+
+def test_lasting_bounds_for_responders_not_seen_in_the_window(claims):
+    r = claims[("lasting", "PHQ-9")]
+    d = r.details
+    # 8 EOT responders: 4 seen in the 90-day window (3 still responding), 4 not seen.
+    assert (d["seen"], d["not_seen"], d["eot_responders"]) == (4, 4, 8)
+    # Worst case: none of the 4 unseen still respond, 3 of 8 = 37.5 %; best case: all of them,
+    # 3 + 4 = 7 of 8 = 87.5 %. Wilson 95 % by hand, (p + z²/2n ± z·√(p(1−p)/n + z²/4n²)) /
+    # (1 + z²/n) with z = 1.959964, as R prop.test(3, 8, correct = FALSE)$conf.int
+    # = 0.1368444 0.6942576 and prop.test(7, 8, correct = FALSE)$conf.int = 0.5291118 0.9775825.
+    assert d["worst_case_pct"] == pytest.approx(37.5)
+    assert (d["worst_case_ci_lo"], d["worst_case_ci_hi"]) == pytest.approx((13.68444, 69.42576))
+    assert d["best_case_pct"] == pytest.approx(87.5)
+    assert (d["best_case_ci_lo"], d["best_case_ci_hi"]) == pytest.approx((52.91118, 97.75825))
+    assert (d["worst_case_ci_lo"], d["worst_case_ci_hi"]) == pytest.approx(wilson_pct(3, 8))
+    assert (d["best_case_ci_lo"], d["best_case_ci_hi"]) == pytest.approx(wilson_pct(7, 8))
+    # the verdict still reads the responders seen: 3 of 4
+    assert (r.n, r.estimate) == (4, pytest.approx(75.0))
+    text = next(c for c in r.caveats if c.startswith("Follow-up attrition"))
+    assert "4 of 8 end-of-treatment responders were seen in the 90-day window and 4 were not" in (
+        text
+    )
+    assert "if none of the 4 not seen still respond, 38% still respond (95% CI 14–69%)" in text
+    assert "if all of them do, 88% (95% CI 53–98%)" in text
+    json.dumps(r.to_dict(), allow_nan=False)
+
+
+def test_lasting_bounds_without_unseen_responders_equal_the_estimate():
+    # 12 weekly patients, baseline 20, EOT 8 (responders), all followed up at 90 days with 9:
+    # still responding. Nobody unseen: both bounds are 12 of 12 and no bounds sentence.
+    rows = []
+    for i in range(12):
+        rows += [
+            (f"L{i}", "weekly", "PHQ-9", 0, 0.0, 20.0),
+            (f"L{i}", "weekly", "PHQ-9", 1, 7.0, 12.0),
+            (f"L{i}", "weekly", "PHQ-9", 2, 14.0, 8.0),
+            (f"L{i}", "weekly", "PHQ-9", None, 104.0, 9.0),
+        ]
+    r = claims_of(make_tidy(rows))[("lasting", "PHQ-9")]
+    d = r.details
+    assert (d["seen"], d["not_seen"], d["k"]) == (12, 0, 12)
+    assert d["worst_case_pct"] == d["best_case_pct"] == 100.0 == r.estimate
+    assert (d["worst_case_ci_lo"], d["worst_case_ci_hi"]) == pytest.approx(wilson_pct(12, 12))
+    assert r.verdict == SUPPORTED  # Wilson 12/12: 75.8–100 %
+    assert not any("Counting all" in c for c in r.caveats)
+
+
+def test_attrition_caveat_counts_everyone_who_left_before_the_planned_last_session():
+    # Weekly, planned last session inferred as 4 (the most common last session):
+    # C01–C09 complete sessions 1–4; E1 stops after session 1 and E2 after session 2 (paired,
+    # left early); B1, B2 have a baseline only; X1 has no baseline (not a starter).
+    rows = []
+    for i in range(1, 10):
+        rows.append((f"C{i:02d}", "weekly", "PHQ-9", 0, 0.0, 20.0))
+        rows += [(f"C{i:02d}", "weekly", "PHQ-9", s, 7.0 * s, 20.0 - 3 * s) for s in (1, 2, 3, 4)]
+    rows += [("E1", "weekly", "PHQ-9", 0, 0.0, 20.0), ("E1", "weekly", "PHQ-9", 1, 7.0, 19.0)]
+    rows += [("E2", "weekly", "PHQ-9", 0, 0.0, 20.0), ("E2", "weekly", "PHQ-9", 1, 7.0, 19.0),
+             ("E2", "weekly", "PHQ-9", 2, 14.0, 18.0)]  # fmt: skip
+    rows += [("B1", "weekly", "PHQ-9", 0, 0.0, 20.0), ("B2", "weekly", "PHQ-9", 0, 0.0, 20.0)]
+    rows += [("X1", "weekly", "PHQ-9", 1, 7.0, 10.0), ("X1", "weekly", "PHQ-9", 4, 28.0, 5.0)]
+    tidy = make_tidy(rows)
+    out = patient_outcomes(tidy, REG)
+    text = attrition_caveat(out)
+    # 13 starters (C01–C09, E1, E2, B1, B2); left early: E1, E2, B1, B2 = 4; no later score: 2.
+    assert text.startswith(
+        "Attrition: 4 of 13 patients who started left before the planned last session "
+        "(2 of them have no score after baseline)."
+    )
+    assert "(last observation carried forward, LOCF), so 2 who left after at least one" in text
+    assert "count the 2 with no later score as not improved" in text
+    # The same caveat on every claim of the instrument, third in the list.
+    r = claims_of(tidy)[("large-improvement", "PHQ-9")]
+    assert r.caveats[2] == text
+    # The planned last session set by hand: session 5 → the nine "completers" left early too.
+    late = attrition_caveat(patient_outcomes(tidy, REG, planned_sessions={"weekly": 5}))
+    assert late.startswith("Attrition: 13 of 13 patients who started left before")
+    # Without the completer columns (an older outcomes table): starters without an EOT.
+    old = attrition_caveat(out.drop(columns=["left_early", "completer"]))
+    assert old.startswith("Attrition: 2 of 13 patients who started left before")
+
+
+def test_attrition_caveat_says_when_the_planned_last_session_is_unknown():
+    # Protocol "new": nobody with a baseline has a later score, so no planned session is known.
+    rows = [
+        ("A", "weekly", "PHQ-9", 0, 0.0, 20.0), ("A", "weekly", "PHQ-9", 1, 7.0, 12.0),
+        ("A", "weekly", "PHQ-9", 2, 14.0, 10.0), ("B", "new", "PHQ-9", 0, 0.0, 20.0),
+    ]  # fmt: skip
+    text = attrition_caveat(patient_outcomes(make_tidy(rows), REG))
+    assert text.startswith("Attrition: 0 of 2 patients who started left before")
+    assert "For 1 more the planned last session is unknown" in text
+    assert "count the 1 with no later score as not improved" in text
 
 
 def test_suicidal_ideation_counts_item9_resolution_and_new_onset(claims):
@@ -264,7 +355,7 @@ def test_initial_anxiety_is_reported_without_a_verdict(claims):
 def test_intensive_faster_needs_ten_paired_patients_per_protocol(claims):
     r = claims[("intensive-faster", "PHQ-9")]
     assert r.verdict == NOT_TESTABLE and r.n == 0
-    assert "intensive 12, weekly 0" in r.caveats[0]
+    assert "with a baseline in a protocol (intensive 13, weekly 0)" in r.caveats[0]
 
 
 def test_standard_caveats_count_attrition_and_recall_window(claims):
@@ -364,60 +455,12 @@ def test_intensive_faster_not_testable_with_nine_weekly_patients():
 
 
 def test_intensive_faster_not_testable_when_one_protocol_has_no_days():
-    # 12 + 12 paired, but the weekly clinic recorded no days: no log-rank on days is possible.
+    # 12 + 12 paired, but the weekly clinic recorded no days: no day to compare them at.
     r = claims_of(two_protocols(12, 12, wk_days=False))[("intensive-faster", "PHQ-9")]
     assert r.verdict == NOT_TESTABLE and "weekly 0" in r.caveats[0]
 
 
-def _welch_ci(a, b):
-    return stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
-
-
-def test_intensive_faster_supported_when_faster_and_eot_change_equal():
-    c = claims_of(two_protocols(12, 12))
-    r = c[("intensive-faster", "PHQ-9")]
-    # Every intensive patient improves reliably on day 2, every weekly one on day 21.
-    # Log-rank by hand: at day 2, 24 at risk (12 + 12), 12 events, all intensive:
-    # E_int = 12 · 12/24 = 6, V = 12 · (24 − 12)/(24 − 1) · (12/24) · (12/24) = 36/23;
-    # at day 21 only weekly patients are at risk (E_int = 0, V = 0).
-    # chi² = (12 − 6)² / (36/23) = 23.
-    assert r.details["logrank_chi2"] == pytest.approx(23.0)
-    assert r.details["logrank_p"] == pytest.approx(stats.chi2.sf(23.0, 1))
-    assert (r.details["median_days_intensive"], r.details["median_days_weekly"]) == (2.0, 21.0)
-    # EOT change 11, 10, 9 in both protocols: difference 0, Welch CI from scipy.
-    change = np.tile([11.0, 10.0, 9.0], 4)
-    ci = _welch_ci(change, change)
-    assert r.estimate == pytest.approx(0.0, abs=1e-12)
-    assert r.ci == pytest.approx((ci.low, ci.high))
-    assert r.details["noninferiority_margin"] == 3.0  # 0.5 × PHQ-9's 6 points
-    assert ci.low > -3.0
-    assert (r.verdict, r.n, r.group) == (SUPPORTED, 24, "intensive vs weekly")
-
-
-def test_intensive_faster_not_supported_when_clearly_worse_at_eot():
-    # Intensive still improves first (day 2) but ends at 17–19 (change 1–3) against weekly 9–11
-    # (change 9–11): difference −8, CI well below −3.
-    r = claims_of(two_protocols(12, 12, int_eot=(17, 18, 19)))[("intensive-faster", "PHQ-9")]
-    ci = _welch_ci(np.tile([3.0, 2.0, 1.0], 4), np.tile([11.0, 10.0, 9.0], 4))
-    assert r.estimate == pytest.approx(-8.0)
-    assert r.ci == pytest.approx((ci.low, ci.high))
-    assert ci.high < -3.0
-    assert r.verdict == NOT_SUPPORTED
-
-
-def test_intensive_faster_not_supported_when_weekly_is_faster():
-    # The mirror image of the supported case: weekly improves reliably on day 2, intensive on
-    # day 21 (chi² = 23 again, but intensive has fewer events than expected), EOT equal.
-    r = claims_of(two_protocols(12, 12, int_day=21.0, wk_day=2.0))[("intensive-faster", "PHQ-9")]
-    assert r.details["logrank_chi2"] == pytest.approx(23.0)
-    assert r.verdict == NOT_SUPPORTED
-
-
-def test_intensive_faster_inconclusive_when_equally_fast():
-    r = claims_of(two_protocols(12, 12, wk_day=2.0))[("intensive-faster", "PHQ-9")]
-    # both protocols improve reliably on day 2: O = E, chi² = 0, p = 1
-    assert r.details["logrank_chi2"] == pytest.approx(0.0, abs=1e-12)
-    assert r.verdict == INCONCLUSIVE
+# The verdict's rule, its model and its error rates: tests/analysis/test_claims_faster.py.
 
 
 def test_thresholds_come_from_the_config():
