@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.assessments import Assessments
+from analysis.balance import protocol_balance
 from analysis.claims import ClaimResult, evaluate_claims
 from analysis.claims_config import ClaimsConfig
 from analysis.effects import DEFAULT_N_BOOT, DEFAULT_SEED, between_effects, paired_effects_by_group
@@ -25,6 +26,7 @@ from analysis.rates import rates_table
 from analysis.safety import SafetyReport, safety_report
 from analysis.survival import km_by_group, logrank_test
 from analysis.trajectories import matched_days
+from data.errors import AnalysisError
 from data.instruments import Registry
 
 KEYS = ["instrument", "protocol"]
@@ -65,6 +67,10 @@ class Figures:
     config: ClaimsConfig
     n_boot: int = 0
     models: tuple = field(default=())  # GrowthResult per instrument, when computed
+    day_models: tuple = field(default=())  # DayModelResult per instrument, when computed
+    #: BalanceResult per instrument and protocol pair (analysis.balance), or the reason it
+    #: could not be computed, keyed by (instrument, a, b)
+    balance: dict = field(default_factory=dict)
 
 
 def _rates(outcomes: pd.DataFrame, ci: float) -> pd.DataFrame:
@@ -120,9 +126,12 @@ def protocol_pairs(protocols: list[str]) -> list[tuple[str, str]]:
 
 def _comparisons(
     outcomes: pd.DataFrame, tidy: Assessments, registry: Registry, ci: float
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, dict]:
+    """Raw protocol comparisons (SPEC section 5) with the overlap-weighted adjusted difference
+    beside each (analysis.balance), and the balance results."""
     paired = outcomes.loc[outcomes["paired"].fillna(False).astype(bool), [*_TIME_INPUTS, "change"]]
     matched = matched_days(tidy, registry, days=MATCHED_DAYS, tol=MATCHED_TOL)
+    balance: dict = {}
     rows = []
     for ins, part in paired.groupby("instrument", observed=True, sort=True):
         for a, b in protocol_pairs(sorted(str(p) for p in part["protocol"].dropna().unique())):
@@ -140,8 +149,35 @@ def _comparisons(
             row.update(_logrank(part[part["protocol"].isin([a, b])]))
             for day in MATCHED_DAYS:
                 row.update(_matched(matched, ins, a, b, day, ci))
+            balance[(ins, a, b)] = _balance(outcomes, ins, a, b, ci)
+            row.update(_adjusted(balance[(ins, a, b)]))
             rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), balance
+
+
+def _balance(outcomes: pd.DataFrame, ins: str, a: str, b: str, ci: float):
+    """The BalanceResult of one comparison on paired patients, or the reason (text) it could
+    not be computed."""
+    try:
+        return protocol_balance(outcomes, ins, a, b, ci=ci)
+    except AnalysisError as err:
+        return str(err)
+
+
+def _adjusted(res) -> dict:
+    """The adjusted-difference columns of a comparison row (NaN with the reason when none)."""
+    if isinstance(res, str):
+        return {"adjusted_diff": np.nan, "adjusted_diff_ci_lo": np.nan,
+                "adjusted_diff_ci_hi": np.nan, "adjusted_p": np.nan, "e_value": np.nan,
+                "e_value_ci": np.nan, "max_abs_smd_raw": np.nan, "max_abs_smd_weighted": np.nan,
+                "adjustment_note": res}  # fmt: skip
+    smd = res.balance
+    return {"adjusted_diff": res.adjusted_diff, "adjusted_diff_ci_lo": res.adjusted_ci[0],
+            "adjusted_diff_ci_hi": res.adjusted_ci[1], "adjusted_p": res.adjusted_p,
+            "e_value": res.e_value, "e_value_ci": res.e_value_ci,
+            "max_abs_smd_raw": float(smd["smd_raw"].abs().max()),
+            "max_abs_smd_weighted": float(smd["smd_weighted"].abs().max()),
+            "adjustment_note": res.overlap_warning or ""}  # fmt: skip
 
 
 def _logrank(part: pd.DataFrame) -> dict:
@@ -204,7 +240,8 @@ def fast_figures(
 ) -> Figures:
     """Everything but the bootstrap CIs and the growth models (the dashboard's per-filter work)."""
     a = Assessments.build(tidy)
-    return assemble_figures(a, registry, config, outcomes=patient_outcomes(a, registry))
+    outcomes = patient_outcomes(a, registry, planned_sessions=dict(config.planned_sessions))
+    return assemble_figures(a, registry, config, outcomes=outcomes)
 
 
 def assemble_figures(
@@ -227,12 +264,14 @@ def assemble_figures(
     if claims is None:
         by_ins = within_effects(paired, registry, ["instrument"], n_boot=0, ci=config.ci_level)
         claims = evaluate_claims(a.tidy, outcomes, registry, config, safety=safety, effects=by_ins)
+    comparisons, balance = _comparisons(outcomes, a, registry, config.ci_level)
     return Figures(
         outcomes=outcomes,
         rates=_rates(outcomes, config.ci_level),
         effects=effects,
         km=_km(outcomes),
-        comparisons=_comparisons(outcomes, a, registry, config.ci_level),
+        comparisons=comparisons,
+        balance=balance,
         funnel=inclusion_funnel(a, outcomes),
         safety=safety,
         claims=tuple(claims),
@@ -252,6 +291,7 @@ def with_slow_figures(
 ) -> Figures:
     """Add the BCa bootstrap CIs of g_av (``n_boot`` resamples) and the growth models."""
     from analysis.growth import fit_growth_models
+    from analysis.growth_days import fit_day_models
 
     say = progress or (lambda _f, _m: None)
     paired = fig.outcomes.loc[fig.outcomes["paired"].fillna(False).astype(bool), _EFFECT_INPUTS]
@@ -266,12 +306,15 @@ def with_slow_figures(
         tidy, fig.outcomes, registry, fig.config, safety=fig.safety, effects=by_ins
     )
     fitted: tuple = ()
+    by_day: tuple = ()
     if models:
-        say(0.6, "Growth models")
+        say(0.5, "Growth models over sessions")
         fitted = tuple(fit_growth_models(tidy))
+        say(0.7, "Growth models over days")
+        by_day = tuple(fit_day_models(tidy, registry))
     say(1.0, "Done")
     return dataclasses.replace(
-        fig, effects=effects, claims=tuple(claims), n_boot=n_boot, models=fitted
+        fig, effects=effects, claims=tuple(claims), n_boot=n_boot, models=fitted, day_models=by_day
     )
 
 

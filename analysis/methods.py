@@ -19,7 +19,10 @@ from analysis.effects import HEADLINE
 from analysis.effects import METHODS as EFFECT_METHODS
 from analysis.growth import METHOD as GROWTH_METHOD
 from analysis.growth import REFERENCE_PROTOCOL
+from analysis.growth_days import METHOD as DAY_METHOD
+from analysis.matched_time import METHOD as MATCHED_TIME_METHOD
 from analysis.outcomes import FOLLOW_UP_WINDOWS, RESPONSE_FRACTION
+from analysis.result_tables import ADJUSTED_METHOD
 from analysis.tables import DEFAULT_MIN_N, FORMULA_TRIGGERS, suppression_note
 from analysis.trajectories import matched_days
 from data.instruments import RCI_Z, Instrument, Registry
@@ -179,7 +182,17 @@ def _statistics_rows() -> list[MethodsRow]:
             "median = smallest time with S(t) <= 0.5; log-rank test (R survdiff) between "
             "protocols on days (on sessions when there is no day)",
         ),
+        (
+            sec,
+            "denominator: last observation",
+            "the 'completers' rates above count paired patients, whose end of treatment is "
+            "their last score (LOCF); completers who reached the planned last session are in "
+            "the summary's _completers figures",
+        ),
+        (sec, "between protocols, adjusted", ADJUSTED_METHOD),
+        (sec, "intensive faster (verdict)", MATCHED_TIME_METHOD),
         (sec, "growth model", f"{GROWTH_METHOD}; reference protocol {REFERENCE_PROTOCOL}"),
+        (sec, "growth model over days", DAY_METHOD),
         (sec, "rounding", "figures are computed unrounded; rounding is for display only"),
     ]
 

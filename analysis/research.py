@@ -7,6 +7,7 @@ import pandas as pd
 
 from analysis.figures import Figures
 from analysis.growth import growth_table
+from analysis.growth_days import day_model_table
 from analysis.result_tables import (
     between_protocols_table,
     claims_table,
@@ -54,6 +55,27 @@ def growth_models_table(fig: Figures) -> ResearchTable:
     )
 
 
+def day_models_table(fig: Figures) -> ResearchTable:
+    """Improvement and protocol contrasts from the day model of each instrument
+    (``analysis.growth_days.day_model_table``)."""
+    frame = day_model_table(fig.day_models).rename(columns={"ci_low": "ci_lo", "ci_high": "ci_hi"})
+    return ResearchTable(
+        name="growth_by_day",
+        title="Growth models over days: fitted improvement and protocol differences",
+        frame=frame,
+        notes=(
+            "score ~ shape(day) x protocol + (f1 | patient), REML; the shape (linear, log1p or a "
+            "natural spline in log1p(day)) chosen by the AIC of maximum-likelihood fits. "
+            "improvement: fitted score at day 0 minus at the day (positive = better); "
+            "difference: a protocol's improvement minus the reference protocol's. "
+            "end_of_treatment: each protocol's median day of the last treatment assessment. "
+            "extrapolated: the day lies beyond the protocol's own assessments. 95% Wald "
+            "intervals.",
+        ),
+        decimals={"estimate": 3, "se": 3, "ci_lo": 3, "ci_hi": 3},
+    )
+
+
 def research_tables(tidy: pd.DataFrame, fig: Figures, registry: Registry) -> list[ResearchTable]:
     """Table 1, outcome rates, effect sizes, protocol comparisons, time to improvement, growth
     models (when fitted) and the claims."""
@@ -72,10 +94,13 @@ def research_tables(tidy: pd.DataFrame, fig: Figures, registry: Registry) -> lis
     ]
     if len(comp):
         comp = comp[["instrument", "a", "b", "n_a", "n_b", "g", "g_ci_lo", "g_ci_hi", "mean_diff",
-                     "mean_diff_ci_lo", "mean_diff_ci_hi", "welch_p"]].assign(ci_level=fig.config.ci_level)  # fmt: skip
+                     "mean_diff_ci_lo", "mean_diff_ci_hi", "welch_p", "adjusted_diff",
+                     "adjusted_diff_ci_lo", "adjusted_diff_ci_hi", "adjusted_p"]].assign(ci_level=fig.config.ci_level)  # fmt: skip
         tables.append(between_protocols_table(comp))
     tables.append(survival_table(fig))
     if fig.models:
         tables.append(growth_models_table(fig))
+    if fig.day_models:
+        tables.append(day_models_table(fig))
     tables.append(claims_table(fig.claims))
     return tables

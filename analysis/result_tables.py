@@ -163,6 +163,12 @@ def effect_sizes_table(paired: pd.DataFrame, *, name: str = "effect_sizes") -> R
     )
 
 
+ADJUSTED_METHOD = (
+    "overlap-weighted regression on protocol and the propensity model's covariates, HC3 "
+    "robust CI (Li, Morgan & Zaslavsky 2018)"
+)
+
+
 def between_protocols_table(
     comparisons: pd.DataFrame, *, name: str = "protocol_comparisons"
 ) -> ResearchTable:
@@ -193,10 +199,19 @@ def between_protocols_table(
             EFFECT_METHODS["welch"],
         ),
     )
+    adjusted = "adjusted_diff" in comparisons.columns
+    if adjusted:  # the overlap-weighted difference beside the raw one (analysis.balance)
+        specs += (
+            ("mean_diff_adjusted", "adjusted_diff", None,
+             ("adjusted_diff_ci_lo", "adjusted_diff_ci_hi"), ADJUSTED_METHOD),
+        )  # fmt: skip
     out = _long(comparisons, keys, specs).drop(columns="sd")
     rows = np.repeat(np.arange(len(comparisons)), len(specs))
     p = comparisons["welch_p"].to_numpy(dtype=float)[rows]
     out["p"] = np.where((out["measure"] == "mean_diff").to_numpy(), p, np.nan)
+    if adjusted:
+        p_adj = comparisons["adjusted_p"].to_numpy(dtype=float)[rows]
+        out["p"] = np.where((out["measure"] == "mean_diff_adjusted").to_numpy(), p_adj, out["p"])
     for col in ("n_a", "n_b"):
         out[col] = comparisons[col].to_numpy(dtype=np.int64)[rows]
     out["ci_level"] = comparisons["ci_level"].to_numpy(dtype=float)[rows]
@@ -206,7 +221,14 @@ def between_protocols_table(
         name=name,
         title="Between protocols (a - b; positive = a improved more)",
         frame=out[cols].reset_index(drop=True),
-        notes=("n_a, n_b: paired patients in protocol a and b.",),
+        notes=(
+            "n_a, n_b: paired patients in protocol a and b.",
+            "mean_diff_adjusted: the difference after overlap weighting on the baseline score, "
+            "treatment resistance, route, site and other instruments' baselines "
+            "(docs/adjustment.md).",
+        )
+        if adjusted
+        else ("n_a, n_b: paired patients in protocol a and b.",),
         count_cols=("n_a", "n_b"),
         derived={"n_a": figures, "n_b": figures},
         decimals={"estimate": 2, "ci_lo": 2, "ci_hi": 2, "p": 4},

@@ -12,6 +12,7 @@ import pandas as pd
 from analysis import __version__
 from analysis.figures import Figures
 from analysis.outcomes import FLAG_COLUMNS
+from analysis.rates import rates_table
 
 SCHEMA = "reliefcheck.summary/1"
 GROUP_FIGURES = (
@@ -53,20 +54,51 @@ def _rate_obj(row: pd.Series | None) -> dict:
     }
 
 
+#: Who the SPEC section 7 group figures and rates count (SPEC 6.1): paired = baseline and last
+#: observation; the ``*_completers`` keys count patients who reached the planned last session.
+POPULATION = "last observation (LOCF): baseline and last post-baseline score"
+POPULATION_COMPLETERS = "completers: baseline, planned last session reached, 2+ treatment scores"
+
+
 def _groups(fig: Figures) -> list[dict]:
     out = fig.outcomes
     rates = fig.rates.set_index(["instrument", "protocol", "population", "flag"]).sort_index()
     eff = fig.effects.set_index(["instrument", "protocol"])
     km = fig.km.set_index(["instrument", "protocol", "scale"])
-    counts = out.groupby(["instrument", "protocol"], observed=True, sort=True).agg(
+    keys = ["instrument", "protocol"]
+    counts = out.groupby(keys, observed=True, sort=True).agg(
         n_patients=("patient_id", "size"),
         n_with_baseline=("has_baseline", "sum"),
         n_paired=("paired", "sum"),
     )
+    # Completers (SPEC 6.1): counts, planned last session, mean change and every rate, the rates
+    # from the same ``rates_table`` call as ``analysis.figures._rates`` makes on paired patients.
+    has_completers = "completer" in out.columns
+    if has_completers:
+        done = out["completer"].fillna(False).to_numpy(dtype=bool)
+        counts = counts.join(
+            out.groupby(keys, observed=True, sort=True).agg(
+                n_completers=("completer", "sum"),
+                n_left_early=("left_early", "sum"),
+                planned_last_session=("planned_last_session", "max"),
+            )
+        )
+        done_rows = out.loc[done, [*keys, "change", *FLAG_COLUMNS]]
+        mean_done = done_rows.groupby(keys, observed=True, sort=True)["change"].mean()
+        done_rates = rates_table(done_rows, keys, FLAG_COLUMNS, ci=fig.config.ci_level)
+        done_rates = done_rates.set_index([*keys, "flag"]).sort_index()
     groups = []
     for (ins, prot), c in counts.iterrows():
         g: dict = {"instrument": ins, "protocol": prot, "n_patients": int(c["n_patients"]),
-                   "n_with_baseline": int(c["n_with_baseline"]), "n_paired": int(c["n_paired"])}  # fmt: skip
+                   "n_with_baseline": int(c["n_with_baseline"]), "n_paired": int(c["n_paired"]),
+                   "population": POPULATION}  # fmt: skip
+        if has_completers:
+            g["population_completers"] = POPULATION_COMPLETERS
+            g["n_completers"] = int(c["n_completers"])
+            g["n_left_early"] = int(c["n_left_early"])
+            g["planned_last_session"] = num(c["planned_last_session"])
+            g["mean_change_completers"] = num(mean_done.get((ins, prot)))
+        g["change_mixed_model"] = _mixed_change(fig, ins, prot)
         e = eff.loc[(ins, prot)] if (ins, prot) in eff.index else None
         for key in GROUP_FIGURES:
             g[key] = num(e[key]) if e is not None else None
@@ -80,6 +112,10 @@ def _groups(fig: Figures) -> list[dict]:
             for denom, suffix in (("completers", ""), ("all starters", "_all_starters")):
                 key = (ins, prot, denom, flag)
                 g[flag + suffix] = _rate_obj(rates.loc[key] if key in rates.index else None)
+            if has_completers:  # fig.rates "completers" are paired patients (last observation)
+                key = (ins, prot, flag)
+                row = done_rates.loc[key] if key in done_rates.index else None
+                g[flag + "_completers"] = _rate_obj(row)
         for scale in ("sessions", "days"):
             k = (ins, prot, scale)
             row = km.loc[k] if k in km.index else None
@@ -95,6 +131,22 @@ def _groups(fig: Figures) -> list[dict]:
     return groups
 
 
+def _mixed_change(fig: Figures, ins: str, prot: str) -> dict | None:
+    """The headline within-group change: the day model's fitted improvement from baseline to
+    the protocol's typical end of treatment, for everyone who started (missing at random);
+    None until the growth models are computed."""
+    for d in fig.day_models:
+        if d.instrument != ins or not d.fitted:
+            continue
+        for i in d.improvements:
+            if i.protocol == prot and i.at == "end_of_treatment":
+                return {"day": num(i.day), "estimate": num(i.estimate),
+                        "ci": [num(i.ci[0]), num(i.ci[1])], "extrapolated": bool(i.extrapolated),
+                        "method": "growth model over days (REML), everyone who started, "
+                        "missing assessments taken as missing at random"}  # fmt: skip
+    return None
+
+
 def _comparisons(fig: Figures) -> list[dict]:
     res = []
     for row in fig.comparisons.to_dict("records"):
@@ -103,7 +155,9 @@ def _comparisons(fig: Figures) -> list[dict]:
              "g_change": num(row["g_change"]), "g_change_ci": [num(row["g_change_ci_lo"]), num(row["g_change_ci_hi"])],
              "mean_diff": num(row["mean_diff"]), "mean_diff_ci": [num(row["mean_diff_ci_lo"]), num(row["mean_diff_ci_hi"])],
              "welch_p": num(row["welch_p"]), "logrank_chi2": num(row["logrank_chi2"]),
-             "logrank_p": num(row["logrank_p"]), "logrank_scale": row["logrank_scale"]}  # fmt: skip
+             "logrank_p": num(row["logrank_p"]), "logrank_scale": row["logrank_scale"],
+             "population": "paired (baseline and last observation)"}  # fmt: skip
+        c["adjusted"] = _adjusted(row, fig.balance.get((row["instrument"], row["a"], row["b"])))
         for key in [
             k[: -len("_mean_diff")] for k in row if k.endswith("_mean_diff") and k.startswith("day")
         ]:
@@ -117,6 +171,41 @@ def _comparisons(fig: Figures) -> list[dict]:
     return res
 
 
+def _adjusted(row: dict, balance: object) -> dict:
+    """The overlap-weighted comparison beside the raw one (analysis.balance)."""
+    out = {
+        "method": "overlap weights from a logistic propensity model; weighted regression on "
+        "protocol and the same covariates; HC3 robust CI",
+        "mean_diff": num(row.get("adjusted_diff")),
+        "ci": [num(row.get("adjusted_diff_ci_lo")), num(row.get("adjusted_diff_ci_hi"))],
+        "p": num(row.get("adjusted_p")),
+        "e_value": num(row.get("e_value")),
+        "e_value_ci": num(row.get("e_value_ci")),
+        "max_abs_smd_raw": num(row.get("max_abs_smd_raw")),
+        "max_abs_smd_weighted": num(row.get("max_abs_smd_weighted")),
+        "note": row.get("adjustment_note") or None,
+    }
+    if balance is not None and not isinstance(balance, str):
+        d = balance.to_dict()
+        out["covariates"] = d["covariates"]
+        out["balance"] = d["balance"]
+        out["effective_n"] = [num(d["ess_a"]), num(d["ess_b"])]
+    return out
+
+
+def _models(fig: Figures) -> list[dict]:
+    """SPEC's session models, each with the day model of its instrument beside it under
+    ``day_model`` (the model the protocol contrasts should be read from; docs/growth.md)."""
+    days = {d.instrument: d.to_dict() for d in fig.day_models}
+    out = []
+    for m in fig.models:
+        entry = m.to_dict()
+        if m.instrument in days:
+            entry["day_model"] = days[m.instrument]
+        out.append(entry)
+    return out
+
+
 def summary_json(fig: Figures) -> dict:
     """SPEC section 7's summary object (percentages 0–100, unrounded)."""
     return {
@@ -124,7 +213,7 @@ def summary_json(fig: Figures) -> dict:
         "software": {"name": "ReliefCheck", "version": __version__},
         "groups": _groups(fig),
         "comparisons": _comparisons(fig),
-        "models": [m.to_dict() for m in fig.models],
+        "models": _models(fig),
         "claims": [c.to_dict() for c in fig.claims],
         "claims_config": fig.config.to_dict(),
     }
@@ -185,6 +274,12 @@ def summary_long(summary: dict) -> pd.DataFrame:
             c["logrank_chi2"],
         )
         add("comparison", c["instrument"], prot, f"logrank_p_{c['logrank_scale']}", c["logrank_p"])
+        adj = c.get("adjusted") or {}
+        ci = adj.get("ci") or [None, None]
+        add("comparison", c["instrument"], prot, "mean_diff_adjusted", adj.get("mean_diff"),
+            c["n_a"], c["n_b"], ci)  # fmt: skip
+        add("comparison", c["instrument"], prot, "e_value", adj.get("e_value"))
+        add("comparison", c["instrument"], prot, "max_abs_smd_raw", adj.get("max_abs_smd_raw"))
     for m in summary["models"]:
         for name, fe in (m.get("fixed_effects") or {}).items():
             add(

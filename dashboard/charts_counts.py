@@ -48,7 +48,7 @@ def rates_chart(
             "Outcome at end of treatment",
         )
     panels = (
-        ("completers", "Completers: baseline and end of treatment"),
+        ("completers", "Last observation: baseline and a later score"),
         ("all starters", "Everyone who started (no end of treatment = not improved)"),
     )
     fig = make_subplots(

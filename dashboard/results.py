@@ -16,12 +16,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from analysis.balance import protocol_balance
 from analysis.bootstrap import DEFAULT_N_BOOT
 from analysis.claims import ClaimResult, evaluate_claims
 from analysis.claims_config import ClaimsConfig
 from analysis.figures import MATCHED_DAYS, MATCHED_TOL, Figures, assemble_figures, within_effects
 from analysis.funnel import inclusion_funnel
-from analysis.outcomes import patient_outcomes
+from analysis.outcomes import patient_outcomes, planned_last_sessions
 from analysis.research import research_tables
 from analysis.safety import safety_report
 from analysis.survival import km_by_group, km_curves, logrank_test
@@ -52,7 +53,9 @@ def outcomes(ref: DataRef, reg_text: str | None, filters: Filters) -> pd.DataFra
     """Per patient × instrument outcomes under the filters (read-only)."""
     registry = registry_from_text(reg_text)
     if compute.outcomes_depend_on_group(registry) and filters.active:
-        return patient_outcomes(tidy(ref, filters), registry)
+        # completers are judged against the whole practice's schedule, not the filtered part's
+        whole = planned_last_sessions(_outcomes_all(ref, reg_text))
+        return patient_outcomes(tidy(ref, filters), registry, planned_sessions=whole)
     return compute.filter_outcomes(_outcomes_all(ref, reg_text), filters)
 
 
@@ -133,6 +136,16 @@ def n_paired(ref: DataRef, reg_text: str | None, filters: Filters) -> int:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
+def balance(ref: DataRef, reg_text: str | None, filters: Filters, instrument: str):
+    """Who got which protocol on one instrument: a ``BalanceResult`` (intensive versus
+    weekly, paired patients), or the reason it could not be computed."""
+    try:
+        return protocol_balance(outcomes(ref, reg_text, filters), instrument)
+    except AnalysisError as err:
+        return str(err)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
 def trajectory(ref: DataRef, filters: Filters, x: str) -> pd.DataFrame:
     """Mean score per instrument × protocol × session (x = "session") or day bin ("day")."""
     t = tidy(ref, filters)
@@ -176,6 +189,15 @@ def growth_models(ref: DataRef, filters: Filters) -> list:
 
     t = tidy(ref, filters)
     return [] if t.empty else fit_growth_models(t)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def day_models(ref: DataRef, reg_text: str | None, filters: Filters) -> list:
+    """Mixed-effects growth model over days per instrument (slow: a few seconds)."""
+    from analysis.growth_days import fit_day_models
+
+    t = tidy(ref, filters)
+    return [] if t.empty else fit_day_models(t, registry_from_text(reg_text))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

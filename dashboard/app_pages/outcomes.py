@@ -1,12 +1,13 @@
 """Outcomes: the inclusion funnel, rates under both denominators, the Jacobson plot, the
-waterfall of change, time to reliable improvement and the effect sizes."""
+waterfall of change, time to reliable improvement, the effect sizes and who got which protocol
+(balance before and after overlap weighting, the raw and the adjusted difference)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, compute, results, state
+from dashboard import charts, charts_balance, compute, results, state
 from dashboard import components as ui
 
 ctx = state.context()
@@ -33,6 +34,7 @@ tabs = st.tabs(
         "Waterfall",
         "Time to improvement",
         "Effect sizes",
+        "Who got which protocol",
     ],
     key="outcomes_tab",
     on_change="rerun",
@@ -44,7 +46,9 @@ with tabs[0]:
         ins_rates = rates.loc[(rates["instrument"] == key).to_numpy()]
         ui.chart(charts.rates_chart(ins_rates, instrument_label=key), key="rates")
         ui.how_computed(
-            "Completers: patients with a baseline and an end-of-treatment score. Everyone who "
+            "Last observation: patients with a baseline and a later score, the last score counting "
+            "as the end of treatment (LOCF; completers of the planned course are in the "
+            "downloads and the summary). Everyone who "
             "started: every patient with a baseline; without an end-of-treatment score a "
             "patient counts as not improved. Bars show the percentage, whiskers the Wilson 95% "
             "confidence interval, the label inside the bar n of N."
@@ -121,7 +125,10 @@ with tabs[4]:
             f"Kaplan–Meier estimate of the share not yet reliably improved, by {unit[:-1]} "
             "(shaded: 95% CI, Greenwood, log scale; ticks: patients censored at their last "
             "treatment assessment without reliable improvement). The median is the first time "
-            "the curve reaches 50%. The log-rank test compares the protocols (R: survdiff)."
+            "the curve reaches 50%. The log-rank test compares the protocols (R: survdiff). "
+            "A description only: a protocol assessed more often shows improvement sooner and "
+            "crosses the threshold by chance more often, so the claims page compares the "
+            "protocols at the same days since baseline instead."
         )
 
 with tabs[5]:
@@ -180,4 +187,66 @@ with tabs[5]:
             "(2,000 resamples, fixed seed). d_z = mean change / SD of change (CI from the "
             "noncentral t). Between protocols: Hedges' g on change scores with the pooled SD, "
             "CI from the noncentral t (positive: the first protocol improved more)."
+        )
+
+with tabs[6]:
+    if tabs[6].open:
+        bal = results.balance(ref, reg_text, filters, key)
+        if isinstance(bal, str):
+            st.info(f"**Intensive versus weekly**: {ui.md_escape(bal)}", icon=":material/info:")
+        else:
+            if bal.overlap_warning:
+                st.warning(ui.md_escape(bal.overlap_warning), icon=":material/warning:")
+            cols = st.columns(3)
+            cols[0].metric(
+                "Raw difference in change",
+                f"{bal.raw_diff:+.1f} points",
+                help="Intensive − weekly, paired patients (baseline and last observation).",
+            )
+            cols[0].caption(f"95% CI {ui.ci_range(*bal.raw_ci, decimals=1)}")
+            cols[1].metric(
+                "Adjusted difference",
+                f"{bal.adjusted_diff:+.1f} points",
+                help="Overlap-weighted, so the two protocols' patients look alike on the "
+                "characteristics below; HC3 robust CI.",
+            )
+            cols[1].caption(f"95% CI {ui.ci_range(*bal.adjusted_ci, decimals=1)}")
+            cols[2].metric(
+                "E-value",
+                f"{bal.e_value:.2f}",
+                help="How strongly an unmeasured characteristic would have to be tied to both "
+                "the protocol and the outcome to explain the adjusted difference away "
+                "(VanderWeele & Ding 2017).",
+            )
+            cols[2].caption(f"for the CI: {bal.e_value_ci:.2f}")
+            ui.chart(
+                charts_balance.love_plot(bal.balance, title=f"{key}: balance before and after"),
+                key="love",
+            )
+            shown = bal.balance.rename(
+                columns={"mean_a": "intensive", "mean_b": "weekly", "smd_raw": "SMD before",
+                         "smd_weighted": "SMD after"}
+            )[["covariate", "intensive", "weekly", "SMD before", "SMD after"]]  # fmt: skip
+            # weighting balances the model's covariates exactly; show 0, not −0.00
+            shown["SMD after"] = shown["SMD after"].mask(shown["SMD after"].abs() < 5e-3, 0.0)
+            st.dataframe(
+                shown,
+                hide_index=True,
+                column_config={
+                    c: st.column_config.NumberColumn(format="%.2f")
+                    for c in ("intensive", "weekly", "SMD before", "SMD after")
+                },
+            )
+            st.caption(
+                f"{bal.n_a} intensive and {bal.n_b} weekly paired patients; effective numbers "
+                f"after weighting {bal.ess_a:.0f} and {bal.ess_b:.0f}."
+            )
+        ui.how_computed(
+            "Patients are not randomised to a protocol. A logistic model predicts each "
+            "patient's chance of the intensive protocol from the baseline score, treatment "
+            "resistance, route, site and other instruments' baselines; overlap weights (1 − "
+            "chance for intensive, the chance for weekly) make the two groups alike on all of "
+            "them (standardised mean difference, SMD, of 0 after weighting; below 0.1 is the "
+            "usual aim). The adjusted difference compares the weighted groups (Li, Morgan & "
+            "Zaslavsky 2018). Characteristics that were not recorded cannot be balanced."
         )

@@ -51,7 +51,7 @@ for protocol in protocol_order(ins_paired["protocol"].astype(str)):
         ui.rate_card(
             "Paired data",
             p_row,
-            note="baseline and end of treatment",
+            note="baseline and a later score (last observation)",
             help="Share of assessed patients with both a baseline and an end-of-treatment score.",
         )
     for col, flag in zip(cols[2:], CARD_FLAGS, strict=True):

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis.figures import MATCHED_DAYS, MATCHED_TOL
+from analysis.growth_days import day_model_table
 from dashboard import charts, compute, results, state
 from dashboard import components as ui
 
@@ -96,10 +97,14 @@ ui.how_computed(
     "Welch 95% confidence interval and Welch's t-test."
 )
 
-with st.expander("Growth model (mixed-effects, by session)"):
+with st.expander("Growth models (mixed-effects, over days and by session)"):
     st.caption(
-        "score ~ session × protocol + (session | patient), REML, on baseline and treatment "
-        "assessments; the same model as R's lme4::lmer. Takes about a second."
+        "Over days: score ~ shape(day) × protocol + (shape | patient), REML, the shape (a "
+        "straight line, log(1 + day) or a spline) chosen by AIC; the protocols are compared by "
+        "their fitted improvement at days 14 and 28 and at each one's typical end of treatment. "
+        "By session: score ~ session × protocol + (session | patient), the straight line the "
+        "summary's models keep; its protocol term mixes schedules with speed, so read the "
+        "comparison from the model over days. Both as R's lme4::lmer."
     )
     asked = st.session_state.setdefault("growth_asked", set())
     token = (ref, filters)
@@ -108,6 +113,28 @@ with st.expander("Growth model (mixed-effects, by session)"):
     if token in asked:
         with st.spinner("Fitting the growth models…"):
             models = results.growth_models(ref, filters)
+            over_days = results.day_models(ref, reg_text, filters)
+        for d in over_days:
+            if d.instrument != key:
+                continue
+            if not d.fitted:
+                st.warning(ui.md_escape(d.message))
+                continue
+            st.markdown(
+                f"**Over days** ({d.shape.name if d.shape else '?'} shape; {d.n_patients} "
+                f"patients, {d.n_obs} assessments)"
+            )
+            st.dataframe(
+                day_model_table([d]).drop(
+                    columns=["instrument", "shape", "n_patients", "n_obs", "converged", "singular"]
+                ),
+                hide_index=True,
+                column_config={
+                    c: st.column_config.NumberColumn(format="%.2f")
+                    for c in ("estimate", "se", "ci_low", "ci_high")
+                },
+            )
+        st.markdown("**By session**")
         for m in models:
             if m.instrument != key:
                 continue

@@ -315,3 +315,51 @@ def test_long_csv_form_carries_every_rate_with_its_counts(demo):
     # count rows carry their own n, so small counts are suppressed in the CSV export
     counts = long[long["figure"] == "n_patients"]
     assert (counts["value"] == counts["n"]).all()
+
+
+def test_completer_keys_agree_with_patient_outcomes(demo):
+    """SPEC 6.1: completers beside paired (last observation), recounted from the outcomes."""
+    _, fig, s = demo
+    out = fig.outcomes
+    for g in s["groups"]:
+        key = (g["instrument"], g["protocol"])
+        grp = out[(out["instrument"] == key[0]) & (out["protocol"] == key[1])]
+        done = grp[grp["completer"].fillna(False).astype(bool)]
+        assert g["population"].startswith("last observation (LOCF)")
+        assert g["population_completers"].startswith("completers")
+        assert is_int(g["n_completers"]) and g["n_completers"] == len(done), key
+        assert g["n_left_early"] == int(grp["left_early"].fillna(False).sum()), key
+        assert g["n_completers"] + g["n_left_early"] == g["n_with_baseline"], key
+        assert g["n_completers"] <= g["n_paired"], key  # every completer is paired
+        assert g["planned_last_session"] == 6 and is_int(g["planned_last_session"]), key
+        assert g["mean_change_completers"] == pytest.approx(done["change"].mean()), key
+        for flag in FLAGS:
+            r = g[f"{flag}_completers"]
+            k = int((done[flag] == True).sum())  # noqa: E712 (nullable booleans)
+            n = int(done[flag].notna().sum())
+            assert (r["n"], r["of"]) == (k, n), (key, flag)
+            if n:
+                assert r["pct"] == pytest.approx(100.0 * k / n)
+                assert r["ci"] == pytest.approx(wilson_pct(k, n), abs=1e-9)
+            else:
+                assert r["pct"] is None and r["ci"] == [None, None]
+    # The demo's early leavers are paired but change little, so completers improve more.
+    phq = [g for g in s["groups"] if g["instrument"] == "PHQ-9"]
+    assert all(g["mean_change_completers"] > g["mean_change"] for g in phq)
+    # The completer rates are in the long CSV form too.
+    long = summary_long(s)
+    assert (long["figure"] == "response_completers_pct").sum() == len(s["groups"])
+
+
+def test_planned_sessions_from_the_claims_config_reach_the_summary():
+    from analysis.claims_config import ClaimsConfig
+    from analysis.figures import fast_figures
+
+    tidy = generate_demo()
+    cfg = ClaimsConfig(planned_sessions=(("weekly", 8),))
+    assert hash(cfg) == hash(ClaimsConfig(planned_sessions=(("weekly", 8),)))
+    s = summary_json(fast_figures(tidy, REG, cfg))
+    planned = {g["protocol"]: g["planned_last_session"] for g in s["groups"]}
+    assert planned == {"intensive": 6, "weekly": 8}
+    assert s["claims_config"]["planned_sessions"] == [["weekly", 8]]
+    json.dumps(s, allow_nan=False)

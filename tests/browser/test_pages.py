@@ -78,13 +78,25 @@ def test_outcomes_tabs(page, app_url):
     """Each tab of the Outcomes page draws its chart."""
     _open(page, app_url, "outcomes")
     for i, tab in enumerate(
-        ["Inclusion funnel", "Jacobson plot", "Waterfall", "Time to improvement", "Effect sizes"]
+        [
+            "Inclusion funnel",
+            "Jacobson plot",
+            "Waterfall",
+            "Time to improvement",
+            "Effect sizes",
+            "Who got which protocol",
+        ]
     ):
         page.get_by_role("tab", name=tab).click()
         wait_for_run(page, timeout=60_000)
         _charts_drawn(page, 1)
         _shot(page, f"outcomes_{i + 1}_{tab.lower().replace(' ', '_')}")
         assert page.locator('[data-testid="stException"]').count() == 0
+    # the balance tab: raw and adjusted differences side by side, the love plot drawn
+    body = page.inner_text("body")
+    assert (
+        "Adjusted difference" in body and "E-value" in body and "balance before and after" in body
+    )
 
 
 def test_filter_applies_across_pages(page, app_url):
