@@ -76,6 +76,38 @@ def day_models_table(fig: Figures) -> ResearchTable:
     )
 
 
+def protocol_balance_table(fig: Figures) -> ResearchTable | None:
+    """Baseline characteristics by protocol with standardised mean differences before and
+    after overlap weighting (``analysis.balance``), one block per instrument; None when no
+    comparison could be adjusted."""
+    parts = []
+    for (ins, a, b), res in fig.balance.items():
+        if isinstance(res, str):
+            continue
+        parts.append(res.balance.assign(instrument=ins, a=a, b=b, n_a=res.n_a, n_b=res.n_b))
+    if not parts:
+        return None
+    frame = pd.concat(parts, ignore_index=True)
+    cols = ["instrument", "a", "b", "covariate", "kind", "n_a", "n_b", "mean_a", "mean_b",
+            "smd_raw", "mean_a_weighted", "mean_b_weighted", "smd_weighted"]  # fmt: skip
+    figures = ("mean_a", "mean_b", "smd_raw", "mean_a_weighted", "mean_b_weighted", "smd_weighted")
+    return ResearchTable(
+        name="protocol_balance",
+        title="Who got which protocol: balance before and after overlap weighting",
+        frame=frame[cols],
+        notes=(
+            "Paired patients (baseline and last observation) of protocols a and b. mean: mean "
+            "score, or share for a yes/no characteristic. smd: standardised mean difference "
+            "a - b over the pooled unweighted SD (cobalt's convention); |smd| below 0.1 is the "
+            "usual aim. Weighted: overlap weights from a logistic propensity model "
+            "(docs/adjustment.md).",
+        ),
+        count_cols=("n_a", "n_b"),
+        derived={"n_a": figures, "n_b": figures},
+        decimals=dict.fromkeys(figures, 3),
+    )
+
+
 def research_tables(tidy: pd.DataFrame, fig: Figures, registry: Registry) -> list[ResearchTable]:
     """Table 1, outcome rates, effect sizes, protocol comparisons, time to improvement, growth
     models (when fitted) and the claims."""
@@ -97,6 +129,9 @@ def research_tables(tidy: pd.DataFrame, fig: Figures, registry: Registry) -> lis
                      "mean_diff_ci_lo", "mean_diff_ci_hi", "welch_p", "adjusted_diff",
                      "adjusted_diff_ci_lo", "adjusted_diff_ci_hi", "adjusted_p"]].assign(ci_level=fig.config.ci_level)  # fmt: skip
         tables.append(between_protocols_table(comp))
+        balance = protocol_balance_table(fig)
+        if balance is not None:
+            tables.append(balance)
     tables.append(survival_table(fig))
     if fig.models:
         tables.append(growth_models_table(fig))

@@ -481,3 +481,28 @@ def test_love_plot_keeps_labels_out_of_templates_and_handles_empty_and_nan():
     assert list(before.y) == ["<b>site: X</b>"]  # NaN rows are not drawn
     assert is_empty_figure(love_plot(table.iloc[0:0]))
     json.loads(fig.to_json())
+
+
+def test_research_tables_carry_the_balance_and_the_adjusted_difference():
+    """The downloads show the balance table and the adjusted difference beside the raw one,
+    with the same numbers as the balance module and small cells suppressed."""
+    from analysis.figures import fast_figures
+    from analysis.research import research_tables
+    from analysis.tables import prepare_for_export
+    from data.demo import generate_demo
+
+    tidy = generate_demo(n_patients=200)
+    reg = default_registry()
+    fig = fast_figures(tidy, reg)
+    tables = {t.name: t for t in research_tables(tidy, fig, reg)}
+    bal = tables["protocol_balance"].frame
+    phq = bal[bal["instrument"] == "PHQ-9"].set_index("covariate")
+    ref = fig.balance[("PHQ-9", "intensive", "weekly")].balance.set_index("covariate")
+    assert phq["smd_raw"].to_numpy() == pytest.approx(ref["smd_raw"].to_numpy())
+    assert np.abs(phq["smd_weighted"].to_numpy()).max() < 1e-8
+    comp = tables["protocol_comparisons"].frame
+    adj = comp[(comp["instrument"] == "PHQ-9") & (comp["measure"] == "mean_diff_adjusted")]
+    assert adj["estimate"].iloc[0] == pytest.approx(
+        fig.balance[("PHQ-9", "intensive", "weekly")].adjusted_diff
+    )
+    prepare_for_export(tables["protocol_balance"])  # suppression accepts the table
