@@ -13,7 +13,7 @@ from dashboard import results, state
 from dashboard.claims_view import SHORT_NAMES, VERDICTS, claim_text, verdict_counts
 
 CONFIG_KEY = state.CLAIMS_CONFIG_KEY
-#: Threshold widgets: field, label, kind ("share" in %, "int", "days", "alpha").
+#: Threshold widgets: field, label, kind ("share" in %, "int", "days").
 _CONTROLS = (
     ("rapid_days", "Rapid onset: first assessment within (days)", "days"),
     ("rapid_share", "Rapid onset: share with reliable improvement", "share"),
@@ -53,10 +53,6 @@ with st.expander("Thresholds", icon=":material/tune:"):
                         key=f"claims_{name}",
                     )
                     / 100
-                )
-            elif kind == "alpha":
-                values[name] = st.select_slider(
-                    label, [0.001, 0.01, 0.05, 0.1], value=current, key=f"claims_{name}"
                 )
             elif kind == "days":
                 values[name] = float(
