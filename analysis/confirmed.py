@@ -31,11 +31,20 @@ _TOL = 1e-9
 
 
 def confirmed_times(
-    a: Assessments, outcomes: pd.DataFrame, instrument: str, sign: float
+    a: Assessments,
+    outcomes: pd.DataFrame,
+    instrument: str,
+    sign: float,
+    *,
+    unit: str = "days",
+    protocols: tuple[str, ...] | None = (INTENSIVE, WEEKLY),
 ) -> pd.DataFrame:
-    """Per patient of the two protocols with a baseline and a reliable-change threshold:
-    protocol, time (days) and event (confirmed improvement), before the common window."""
+    """Per patient with a baseline and a reliable-change threshold (of ``protocols``; None:
+    every protocol): protocol, time (days or sessions) and event (confirmed improvement), and
+    ``last``, the time of their last treatment assessment, before the common window."""
     code = a.instruments.get_loc(instrument)
+    if "instrument" in outcomes.columns:
+        outcomes = outcomes.loc[(outcomes["instrument"] == instrument).to_numpy(dtype=bool)]
     pid = a.patients_frame()["patient_id"].to_numpy(dtype=object)
     thr_by_pid = outcomes.set_index("patient_id")["rc_threshold"]
     proto_by_pid = outcomes.set_index("patient_id")["protocol"]
@@ -47,7 +56,8 @@ def confirmed_times(
     proto[groups] = proto_by_pid.reindex(gpid).to_numpy(dtype=object)
     scored = ~np.isnan(a.score)
     baseline = take(a.score, a.first(scored & (a.session == 0)))
-    treat = np.flatnonzero(scored & (a.session >= 1) & ~np.isnan(a.day))
+    clock = a.day if unit == "days" else a.session
+    treat = np.flatnonzero(scored & (a.session >= 1) & ~np.isnan(clock))
     g = a.group[treat]
     with np.errstate(invalid="ignore"):
         meets = sign * (baseline[g] - a.score[treat]) >= thr[g] - _TOL
@@ -63,16 +73,28 @@ def confirmed_times(
     if treat.size:
         edge = np.r_[g[1:] != g[:-1], True]
         last[g[edge]] = treat[edge]
-    keep = (
-        (a.group_instrument == code) & ~np.isnan(baseline) & ~np.isnan(thr) & (last >= 0)
-        & np.isin(proto, [INTENSIVE, WEEKLY])
-    )  # fmt: skip
+    keep = (a.group_instrument == code) & ~np.isnan(baseline) & ~np.isnan(thr) & (last >= 0)
+    keep &= pd.notna(proto)
+    if protocols is not None:
+        keep &= np.isin(proto, list(protocols))
     event = hit >= 0
-    time = np.where(event, take(a.day, hit), take(a.day, last))
+    time = np.where(event, take(clock, hit), take(clock, last))
     return pd.DataFrame(
         {"protocol": proto[keep].astype(str), "time": time[keep], "event": event[keep],
-         "last_day": take(a.day, last)[keep]}
+         "last": take(clock, last)[keep]}
     )  # fmt: skip
+
+
+def in_common_window(times: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+    """Cut follow-up at the shorter of the protocols' median time of the last treatment
+    assessment: later events become censored there. Returns the times and the window."""
+    window = float(times.groupby("protocol")["last"].median().min())
+    late = (times["time"] > window).to_numpy()
+    out = times.assign(
+        time=np.where(late, window, times["time"].to_numpy(dtype=float)),
+        event=times["event"].to_numpy(dtype=bool) & ~late,
+    )
+    return out, window
 
 
 def confirmed_improvement(
@@ -84,10 +106,7 @@ def confirmed_improvement(
     times = confirmed_times(Assessments.build(tidy), outcomes, instrument, sign)
     if times["protocol"].nunique() < 2:
         return {}
-    window = float(times.groupby("protocol")["last_day"].median().min())
-    late = times["time"] > window
-    times.loc[late, "event"] = False
-    times.loc[late, "time"] = window
+    times, window = in_common_window(times)
     km = km_by_group(times.assign(event=times["event"].astype(int))).set_index("group")
     lr = logrank_test(times["time"], times["event"].astype(int), times["protocol"])
 

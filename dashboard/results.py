@@ -16,10 +16,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from analysis.assessments import Assessments
 from analysis.balance import protocol_balance
 from analysis.bootstrap import DEFAULT_N_BOOT
 from analysis.claims import ClaimResult, evaluate_claims
 from analysis.claims_config import ClaimsConfig
+from analysis.confirmed import confirmed_times, in_common_window
 from analysis.figures import MATCHED_DAYS, MATCHED_TOL, Figures, assemble_figures, within_effects
 from analysis.funnel import inclusion_funnel
 from analysis.outcomes import patient_outcomes, planned_last_sessions
@@ -76,12 +78,28 @@ def rates_export(ref: DataRef, reg_text: str | None, filters: Filters):
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def survival(
-    ref: DataRef, reg_text: str | None, filters: Filters, instrument: str, unit: str
+    ref: DataRef,
+    reg_text: str | None,
+    filters: Filters,
+    instrument: str,
+    unit: str,
+    confirmed: bool = False,
 ) -> dict[str, object]:
-    """Kaplan–Meier curves, medians and the log-rank test for one instrument and time unit."""
+    """Kaplan–Meier curves, medians and the log-rank test for one instrument and time unit:
+    time to a first reliable improvement (SPEC section 4), or with ``confirmed`` to one that
+    the next assessment confirms, over the protocols' common window (``analysis.confirmed``)."""
     o = outcomes(ref, reg_text, filters)
-    data, n_unknown = compute.km_input(o.loc[(o["instrument"] == instrument).to_numpy()], unit)
+    mine = o.loc[(o["instrument"] == instrument).to_numpy()]
+    data, n_unknown = compute.km_input(mine, unit)
+    window = None
+    if confirmed and not data.empty:
+        sign = float(registry_from_text(reg_text).get(instrument).improvement(1.0, 0.0))
+        a = Assessments.build(tidy(ref, filters))
+        times = confirmed_times(a, mine, instrument, sign, unit=unit, protocols=None)
+        data, window = in_common_window(times) if len(times) else (times, None)
+        data = data[["protocol", "time", "event"]]
     out: dict[str, object] = {"n_unknown": n_unknown, "n": len(data), "logrank": None}
+    out["window"] = window
     if data.empty:
         out["curves"], out["medians"] = pd.DataFrame(), pd.DataFrame()
         return out

@@ -97,14 +97,25 @@ with tabs[3]:
 with tabs[4]:
     if tabs[4].open:
         unit = st.radio("Time in", ["days", "sessions"], horizontal=True, key="km_unit")
-        km = results.survival(ref, reg_text, filters, key, unit)
+        confirmed = st.toggle(
+            "Count an improvement only when the next assessment confirms it, within the "
+            "protocols' common follow-up",
+            value=True,
+            key="km_confirmed",
+        )
+        km = results.survival(ref, reg_text, filters, key, unit, confirmed)
         lr = km.get("logrank")
         note = None
         if lr:
             p = "p < 0.001" if lr["p"] < 0.001 else f"p = {lr['p']:.3f}"
             note = f"Log-rank test between protocols: χ² = {lr['chi2']:.2f}, df = {lr['df']}, {p}"
-        title = f"{key}: time to reliable improvement ({unit})"
+        title = f"{key}: time to {'confirmed ' if confirmed else ''}reliable improvement ({unit})"
         ui.chart(charts.km_chart(km.get("curves"), time_unit=unit, note=note, title=title))
+        if km.get("window") is not None:
+            st.caption(
+                f"Follow-up cut at {km['window']:g} {unit}: the shorter of the protocols' median "
+                "last treatment assessment, so neither protocol is followed longer."
+            )
         if km["n_unknown"]:
             st.caption(
                 f"{km['n_unknown']} paired patients have no {unit[:-1]} recorded and are left out."
@@ -126,7 +137,10 @@ with tabs[4]:
             "(shaded: 95% CI, Greenwood, log scale; ticks: patients censored at their last "
             "treatment assessment without reliable improvement). The median is the first time "
             "the curve reaches 50%. The log-rank test compares the protocols (R: survdiff). "
-            "A description only: a protocol assessed more often shows improvement sooner and "
+            "With the toggle on, an improvement counts only when the next assessment also "
+            "meets it (the time is that of the first of the two), and follow-up stops at the "
+            "shorter protocol's typical last treatment assessment; off, the first assessment "
+            "meeting it counts, as in the summary's medians. A description only: a protocol assessed more often shows improvement sooner and "
             "crosses the threshold by chance more often, so the claims page compares the "
             "protocols at the same days since baseline instead."
         )

@@ -168,7 +168,13 @@ def test_confirmed_improvement_needs_two_consecutive_assessments_within_common_w
     times = confirmed_times(Assessments.build(tidy), out, "PHQ-9", 1.0).set_index("protocol")
     assert times["time"].tolist() == [2.0, 4.0, 21.0]
     assert times["event"].tolist() == [True, False, True]
-    assert times["last_day"].tolist() == [3.0, 4.0, 28.0]
+    assert times["last"].tolist() == [3.0, 4.0, 28.0]
+    # common window: the shorter median last day (intensive 3.5): C's day-21 event is censored
+    from analysis.confirmed import in_common_window
+
+    cut, window = in_common_window(times.reset_index())
+    assert window == 3.5
+    assert cut["time"].tolist() == [2.0, 3.5, 3.5] and cut["event"].tolist() == [True, False, False]
 
 
 # -- the verdict rule on given figures -----------------------------------------------------------

@@ -92,6 +92,8 @@ def test_outcomes_tabs(page, app_url):
         _charts_drawn(page, 1)
         _shot(page, f"outcomes_{i + 1}_{tab.lower().replace(' ', '_')}")
         assert page.locator('[data-testid="stException"]').count() == 0
+        if tab == "Time to improvement":  # confirmed improvements over the common window
+            assert "Follow-up cut at" in page.inner_text("body")
     # the balance tab: raw and adjusted differences side by side, the love plot drawn
     body = page.inner_text("body")
     assert (
