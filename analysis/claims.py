@@ -315,6 +315,23 @@ def evaluate_claims(
     return results
 
 
+def with_effect_sizes(
+    claims: tuple[ClaimResult, ...] | list[ClaimResult], effects: pd.DataFrame
+) -> list[ClaimResult]:
+    """The claims with the g_av (and its CI) of ``effects`` (rows of
+    ``paired_effects_by_group(..., by=["instrument"])``) shown beside each large-improvement
+    verdict, as ``evaluate_claims(..., effects=effects)`` would give, without testing every
+    claim again (the verdicts do not depend on g_av)."""
+    eff = {r["instrument"]: r for r in effects.to_dict("records")}
+    keys = ("g_av", "g_av_ci_lo", "g_av_ci_hi")
+    return [
+        dataclasses_replace(c, details={**c.details, **{k: eff[c.instrument].get(k) for k in keys}})
+        if c.id == "large-improvement" and c.instrument in eff
+        else c
+        for c in claims
+    ]
+
+
 def treatment_resistant(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
     """The large-improvement test within patients recorded as treatment-resistant; the same
     figure for the other patients goes in ``details``.

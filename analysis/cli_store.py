@@ -83,16 +83,20 @@ def cmd_uploads(args: argparse.Namespace) -> int:
             "n_replaced",
             "n_active",
             "uploader",
+            "undone_by",
         )
         if c in frame.columns
     ]
+    if "undone_by" in frame.columns:
+        frame["undone_by"] = frame["undone_by"].fillna("")
     print(frame[cols].to_string(index=False))
     return EXIT_OK
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
-    """Undo one upload, restoring what it replaced."""
-    print(_store(args).undo(args.upload_id).message)
+    """Undo one upload, restoring what it replaced (whoever uploaded it: the command line is
+    for people who already hold the store)."""
+    print(_store(args).undo(args.upload_id, actor=args.actor).message)
     return EXIT_OK
 
 
@@ -116,7 +120,11 @@ def add_store_commands(add, instruments_option) -> None:
     p.add_argument(
         "--protocol", help="protocol for every row, when the file has no protocol column"
     )
-    p.add_argument("--uploader", default="", help="a label for who uploaded (shown in the history)")
+    p.add_argument(
+        "--uploader",
+        default="local",
+        help="who uploads, recorded in the history and audit log (default: local)",
+    )
     db_option(p)
     instruments_option(p)
 
@@ -125,4 +133,9 @@ def add_store_commands(add, instruments_option) -> None:
 
     p = add("undo", cmd_undo, "undo an upload, restoring what it replaced")
     p.add_argument("upload_id", type=int, metavar="UPLOAD_ID")
+    p.add_argument(
+        "--actor",
+        default="local",
+        help="who undoes, recorded in the history and audit log (default: local)",
+    )
     db_option(p)

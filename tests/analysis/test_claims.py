@@ -471,3 +471,17 @@ def test_thresholds_come_from_the_config():
     r = claims_of(cohort(), ClaimsConfig(large_share=0.9))[("large-improvement", "PHQ-9")]
     assert r.verdict == INCONCLUSIVE
     assert not math.isnan(r.estimate)
+
+
+def test_effect_sizes_attached_afterwards_equal_those_given_to_evaluate_claims():
+    from analysis.claims import with_effect_sizes
+    from analysis.figures import KEYS, within_effects
+
+    tidy = cohort()
+    out = patient_outcomes(tidy, REG)
+    paired = out.loc[out["paired"].astype(bool), [*KEYS, "baseline", "eot"]]
+    eff = within_effects(paired, REG, ["instrument"], n_boot=100)
+    direct = evaluate_claims(tidy, out, REG, CFG, effects=eff)
+    later = with_effect_sizes(evaluate_claims(tidy, out, REG, CFG), eff)
+    assert [c.to_dict() for c in later] == [c.to_dict() for c in direct]
+    assert any("g_av_ci_lo" in c.details for c in later)
