@@ -139,9 +139,9 @@ def move_days(conn: Connection, shifts: pd.Series) -> None:
     conn.execute(land, rows)
 
 
-def audit(conn: Connection, entries: list[dict[str, object]]) -> None:
+def audit(conn: Connection, entries: list[dict[str, object]], *, actor: str | None = None) -> None:
     """Append entries to the audit log: each has ``action``, optional ``upload_id`` and
-    ``patient_id``, and ``detail`` (a JSON-able dict)."""
+    ``patient_id``, and ``detail`` (a JSON-able dict); ``actor``: who did it."""
     if not entries:
         return
     at = now()
@@ -154,6 +154,7 @@ def audit(conn: Connection, entries: list[dict[str, object]]) -> None:
                 "upload_id": e.get("upload_id"),
                 "patient_id": e.get("patient_id"),
                 "detail": json.dumps(e.get("detail", {}), sort_keys=True, default=_json_default),
+                "actor": actor,
             }
             for e in entries
         ],

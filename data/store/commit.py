@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from data.schema import conform
 from data.store import anchors, bulk, codec
+from data.store.audit import actor_name
 from data.store.engine import write_transaction
 from data.store.results import UPLOAD_COUNTS, CommitResult, make_result, set_aside_table
 from data.store.tables import (
@@ -77,12 +78,16 @@ def commit(
     *,
     filename: str,
     content_hash: str,
-    uploader: str = "",
+    uploader: str = "local",
     replace: bool = False,
     anchor_key: str | None = None,
     before_commit: Callable[[], None] | None = None,
 ) -> CommitResult:
-    """Store the accepted rows of ``validated`` (a data.validation.Validated) as one upload."""
+    """Store the accepted rows of ``validated`` (a data.validation.Validated) as one upload.
+
+    ``uploader``: who uploads (an e-mail, or ``local``; blank means ``local``), recorded on the
+    upload and as the actor of its audit entries."""
+    uploader = actor_name(uploader)
     given = conform(validated.tidy)
     src = _aligned_source_rows(validated, given).reset_index(drop=True)
     tidy = given.reset_index(drop=True)
@@ -98,14 +103,16 @@ def commit(
                 .limit(1)
             ).first()
             if dup is not None:
-                bulk.audit(conn, [_entry("duplicate-content", base, duplicate_of=dup.id)])
+                bulk.audit(
+                    conn, [_entry("duplicate-content", base, duplicate_of=dup.id)], actor=uploader
+                )
                 return make_result(
                     "duplicate-content", base, duplicate_of=dup.id, when=dup.committed_at
                 )
         outcome = _classify(conn, tidy, src, stored_form, validated, anchor_key, replace)
         counts = outcome["counts"]
         if counts["n_added"] + counts["n_replaced"] == 0:
-            bulk.audit(conn, [_entry("nothing-new", base, **counts)])
+            bulk.audit(conn, [_entry("nothing-new", base, **counts)], actor=uploader)
             return make_result(
                 "nothing-new",
                 base,
@@ -127,8 +134,12 @@ def commit(
             )
             .returning(uploads.c.id)
         ).scalar_one()
-        _write(conn, upload_id, outcome, replace)
-        bulk.audit(conn, [_entry("commit", base, upload_id=upload_id, uploader=uploader, **counts)])
+        _write(conn, upload_id, outcome, replace, uploader)
+        bulk.audit(
+            conn,
+            [_entry("commit", base, upload_id=upload_id, uploader=uploader, **counts)],
+            actor=uploader,
+        )
         bulk.bump_content_version(conn)
         if before_commit is not None:
             before_commit()
@@ -219,7 +230,7 @@ def _classify(conn, tidy, src, stored_form, validated, anchor_key, replace) -> d
     }
 
 
-def _write(conn: Connection, upload_id: int, outcome: dict, replace: bool) -> None:
+def _write(conn: Connection, upload_id: int, outcome: dict, replace: bool, actor: str) -> None:
     """Apply a classified upload: anchors and stored days, replacements, new rows, audit."""
     plan = outcome["plan"]
     record_anchor_changes(conn, plan, upload_id)
@@ -257,6 +268,7 @@ def _write(conn: Connection, upload_id: int, outcome: dict, replace: bool) -> No
                     strict=True,
                 )
             ],
+            actor=actor,
         )
         to_insert.append(rows)
     bulk.insert_assessments(conn, pd.concat(to_insert), upload_id)

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     func,
     insert,
+    inspect,
     select,
     text,
 )
@@ -225,10 +226,43 @@ def _v3(conn: Connection) -> None:
         )
 
 
+def _v4(conn: Connection) -> None:
+    """Who did what: ``uploads.undone_by``, ``audit_log.actor`` and the ``download_log`` table.
+
+    Idempotent (a column or table already there is left alone), so that it can be run again on a
+    store where it was partly applied by hand. Commit and replace entries written before it get
+    their upload's uploader as actor when one was given; other earlier entries keep NULL (not
+    recorded), as do earlier undos' ``undone_by``.
+    """
+    for table, column in (("uploads", "undone_by"), ("audit_log", "actor")):
+        if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} TEXT"))
+    md = MetaData()  # the download log as version 4 made it (frozen here)
+    Table(
+        "download_log",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("at", Text, nullable=False),
+        Column("actor", Text, nullable=False),
+        Column("what", Text, nullable=False),
+        Column("n_rows", Integer),
+    )
+    md.create_all(conn, checkfirst=True)
+    conn.execute(
+        text(
+            "UPDATE audit_log SET actor = (SELECT u.uploader FROM uploads u "
+            "WHERE u.id = audit_log.upload_id) "
+            "WHERE actor IS NULL AND action IN ('commit', 'replace') AND EXISTS "
+            "(SELECT 1 FROM uploads u WHERE u.id = audit_log.upload_id AND u.uploader <> '')"
+        )
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "uploads, assessments, audit log", _v1),
     Migration(2, "date anchors kept apart from assessments", _v2),
     Migration(3, "instruments and labels stored as codes", _v3),
+    Migration(4, "who uploaded, undid and downloaded", _v4),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pandas as pd
 from sqlalchemy import Engine, func, inspect, select
 
-from data.store import reading
+from data.store import audit, reading
 from data.store.commit import commit
 from data.store.engine import (
     default_db_url,
@@ -57,10 +57,11 @@ class Store:
         *,
         filename: str,
         content_hash: str,
-        uploader: str = "",
+        uploader: str = audit.LOCAL,
         replace: bool = False,
     ) -> CommitResult:
-        """Store one validated upload, all or nothing (see data/store/commit.py)."""
+        """Store one validated upload, all or nothing (see data/store/commit.py). ``uploader``:
+        who uploads (the signed-in e-mail, or ``local``; blank means ``local``)."""
         return commit(
             self.engine,
             validated,
@@ -72,9 +73,44 @@ class Store:
             before_commit=self.before_commit,
         )
 
-    def undo(self, upload_id: int) -> UndoResult:
-        """Undo one upload, restoring what it replaced (see data/store/undo.py)."""
-        return undo(self.engine, upload_id, before_commit=self.before_commit)
+    def undo(
+        self,
+        upload_id: int,
+        *,
+        actor: str | None = None,
+        allowed_uploader: str | None = None,
+    ) -> UndoResult:
+        """Undo one upload, restoring what it replaced (see data/store/undo.py), recording
+        ``actor`` (None: ``local``) as who undid it. With ``allowed_uploader`` (the dashboard
+        passes the signed-in clinician), an upload made by anyone else is refused with
+        ``UndoNotAllowed`` and nothing changes; None (owners, the command line) restricts
+        nothing."""
+        return undo(
+            self.engine,
+            upload_id,
+            actor=actor,
+            allowed_uploader=allowed_uploader,
+            before_commit=self.before_commit,
+        )
+
+    def record_download(self, actor: str | None, what: str, n_rows: int | None = None) -> None:
+        """Log that ``actor`` (None: ``local``) downloaded ``what``: the table or format's name
+        (e.g. ``reliefcheck_outcomes.csv``), never any data; ``n_rows`` when known. Changes no
+        stored content (the content version stays)."""
+        audit.record_download(self.engine, actor, what, n_rows)
+
+    def downloads(self) -> pd.DataFrame:
+        """The download log, oldest first: id, at (UTC), actor, what, n_rows."""
+        with read_connection(self.engine) as conn:
+            return audit.downloads(conn)
+
+    def list_audit(self, limit: int | None = None) -> pd.DataFrame:
+        """Who did what, oldest first (the latest ``limit`` events when given): at (UTC), actor
+        (NA when not recorded), action (commit, duplicate-content, nothing-new, undo,
+        download), upload_id, what (file or download name), detail (counts in words). Replaced
+        and restored rows are counted in their commit's or undo's detail."""
+        with read_connection(self.engine) as conn:
+            return audit.events(conn, limit)
 
     def read_tidy(self) -> pd.DataFrame:
         """Every stored assessment (replaced ones excepted) as a conformed tidy table, in the
@@ -89,8 +125,9 @@ class Store:
 
     def uploads(self) -> pd.DataFrame:
         """The upload history, oldest first: upload_id, filename, content_hash, uploader,
-        committed_at and undone_at (UTC), status ("committed" or "undone"), the counts of the
-        commit, and ``n_active``: how many of its assessments are stored and not replaced."""
+        committed_at and undone_at (UTC), undone_by (NA unless undone), status ("committed" or
+        "undone"), the counts of the commit, and ``n_active``: how many of its assessments are
+        stored and not replaced."""
         active = (
             select(func.count())
             .where(assessments.c.upload_id == uploads.c.id, assessments.c.replaced_by.is_(None))
@@ -102,17 +139,19 @@ class Store:
         frame = frame.rename(columns={"id": "upload_id"})
         for col in ("committed_at", "undone_at"):
             frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
-        for col in ("filename", "content_hash", "uploader", "status"):
+        for col in ("filename", "content_hash", "uploader", "status", "undone_by"):
             frame[col] = frame[col].astype("string")
         return frame
 
     def audit_log(self) -> pd.DataFrame:
-        """The audit log, oldest first: id, at (UTC), action, upload_id, patient_id and detail
-        (JSON text). Actions: commit, replace, nothing-new, duplicate-content, undo, restore."""
+        """The audit log, oldest first: id, at (UTC), action, upload_id, patient_id, detail
+        (JSON text) and actor (NA when not recorded). Actions: commit, replace, nothing-new,
+        duplicate-content, undo, restore. ``list_audit`` gives the events in a tidier form."""
         with read_connection(self.engine) as conn:
             frame = pd.read_sql(select(audit_log).order_by(audit_log.c.id), conn)
         frame["at"] = pd.to_datetime(frame["at"], utc=True, format="ISO8601")
         frame["upload_id"] = frame["upload_id"].astype("Int64")
+        frame["actor"] = frame["actor"].astype("string")
         return frame
 
     def content_version(self) -> int:

@@ -68,6 +68,7 @@ uploads = Table(
     Column("committed_at", Text, nullable=False),  # ISO 8601, UTC
     Column("status", String(16), nullable=False),
     Column("undone_at", Text),
+    Column("undone_by", Text),  # who undid it (an e-mail, or "local"); NULL before version 4
     Column("n_rows", Integer, nullable=False),
     Column("n_rejected", Integer, nullable=False),
     Column("n_added", Integer, nullable=False),
@@ -137,6 +138,18 @@ audit_log = Table(
     Column("upload_id", Integer),
     Column("patient_id", Text),
     Column("detail", Text, nullable=False),  # JSON
+    Column("actor", Text),  # who (an e-mail, or "local"); NULL when not recorded (before v4)
+)
+
+#: Who downloaded what and when: the table or format's name, never any of its data.
+download_log = Table(
+    "download_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Text, nullable=False),  # ISO 8601, UTC
+    Column("actor", Text, nullable=False),
+    Column("what", Text, nullable=False),
+    Column("n_rows", Integer),
 )
 
 store_meta = Table(

@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, delete, select, update
 
 from data.store import bulk
+from data.store.audit import LOCAL, actor_name, check_undo_allowed
 from data.store.engine import StoreError, write_transaction
 from data.store.messages import undo_message
 from data.store.tables import (
@@ -34,7 +35,7 @@ from data.store.writes import records, set_anchor, stored_anchors
 @dataclass(frozen=True)
 class UndoResult:
     """What an undo did: assessments removed, replaced assessments restored, patients whose
-    day-0 anchor was put back."""
+    day-0 anchor was put back, and who undid it."""
 
     upload_id: int
     filename: str
@@ -42,6 +43,7 @@ class UndoResult:
     n_restored: int
     n_reanchored: int
     message: str
+    undone_by: str = LOCAL
 
 
 def _rows(conn: Connection, where: str, upload_id: int) -> pd.DataFrame:
@@ -68,9 +70,17 @@ def _rows(conn: Connection, where: str, upload_id: int) -> pd.DataFrame:
 
 
 def undo(
-    engine: Engine, upload_id: int, *, before_commit: Callable[[], None] | None = None
+    engine: Engine,
+    upload_id: int,
+    *,
+    actor: str | None = None,
+    allowed_uploader: str | None = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> UndoResult:
-    """Undo upload ``upload_id``; StoreError when there is no such upload or it is undone."""
+    """Undo upload ``upload_id`` as ``actor`` (None or blank: ``local``). StoreError when there
+    is no such upload or it is undone; UndoNotAllowed when ``allowed_uploader`` is given and did
+    not make the upload (a clinician undoing another person's upload). Nothing changes then."""
+    actor = actor_name(actor)
     with write_transaction(engine) as conn:
         up = conn.execute(select(uploads).where(uploads.c.id == int(upload_id))).first()
         if up is None:
@@ -78,6 +88,7 @@ def undo(
                 f"There is no upload {upload_id} in this store. List the uploads to find the "
                 "number of the one to undo."
             )
+        check_undo_allowed(int(upload_id), up.filename, up.uploader, allowed_uploader)
         if up.status == UNDONE:
             raise StoreError(
                 f"Upload {upload_id} ({up.filename}) was already undone on "
@@ -101,7 +112,7 @@ def undo(
         conn.execute(
             update(uploads)
             .where(uploads.c.id == int(upload_id))
-            .values(status=UNDONE, undone_at=bulk.now())
+            .values(status=UNDONE, undone_at=bulk.now(), undone_by=actor)
         )
         restored = replaced[pd.isna(handover)]
         bulk.audit(
@@ -133,6 +144,7 @@ def undo(
                 }
                 for r in restored.itertuples(index=False)
             ],
+            actor=actor,
         )
         bulk.bump_content_version(conn)
         if before_commit is not None:
@@ -144,6 +156,7 @@ def undo(
         n_restored=len(restored),
         n_reanchored=n_reanchored,
         message=undo_message(int(upload_id), up.filename, len(mine), len(restored)),
+        undone_by=actor,
     )
 
 
