@@ -1,8 +1,10 @@
 """ReliefCheck dashboard: ``streamlit run dashboard/app.py``.
 
-This file is the frame around every page: page setup, navigation, the dataset (the outcome
-store, or the synthetic demo cohort under a banner), the sidebar filters. The pages themselves
-are in ``dashboard/app_pages/``.
+This file is the frame around every page: page setup, sign-in (``dashboard.access``: nothing
+below it runs for a visitor who may not see the data), navigation limited to the pages the
+role may open, the dataset (the outcome store, or the synthetic demo cohort under a banner),
+the sidebar filters. The pages themselves are in ``dashboard/app_pages/``; each starts with
+its own ``access.require_page`` check.
 """
 
 from __future__ import annotations
@@ -17,34 +19,51 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
     sys.path.insert(0, str(ROOT))
 
-from dashboard import state  # noqa: E402
+from dashboard import access, state  # noqa: E402
+from data.access import allowed  # noqa: E402
 from data.errors import ReliefCheckError  # noqa: E402
 
 _started, _cpu_started = time.perf_counter(), time.thread_time()
 st.set_page_config(page_title="ReliefCheck", page_icon=":material/monitoring:", layout="wide")
 
+#: section -> (page key, i.e. the file stem in app_pages/, title, icon); the first is the default.
 PAGES = {
     "Practice": [
-        st.Page(
-            "app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True
-        ),
-        st.Page("app_pages/claims.py", title="Claims", icon=":material/gavel:"),
+        ("overview", "Overview", ":material/dashboard:"),
+        ("claims", "Claims", ":material/gavel:"),
     ],
     "Results": [
-        st.Page("app_pages/trajectories.py", title="Trajectories", icon=":material/show_chart:"),
-        st.Page("app_pages/outcomes.py", title="Outcomes", icon=":material/bar_chart:"),
-        st.Page("app_pages/safety.py", title="Safety", icon=":material/health_and_safety:"),
-        st.Page("app_pages/patient.py", title="Patient", icon=":material/person:"),
+        ("trajectories", "Trajectories", ":material/show_chart:"),
+        ("outcomes", "Outcomes", ":material/bar_chart:"),
+        ("safety", "Safety", ":material/health_and_safety:"),
+        ("patient", "Patient", ":material/person:"),
     ],
     "Data": [
-        st.Page("app_pages/upload.py", title="Upload", icon=":material/upload_file:"),
-        st.Page("app_pages/uploads.py", title="Uploads history", icon=":material/history:"),
-        st.Page("app_pages/downloads.py", title="Downloads", icon=":material/download:"),
-        st.Page("app_pages/settings.py", title="Settings", icon=":material/settings:"),
+        ("upload", "Upload", ":material/upload_file:"),
+        ("uploads", "Uploads history", ":material/history:"),
+        ("downloads", "Downloads", ":material/download:"),
+        ("settings", "Settings", ":material/settings:"),
     ],
 }
 
-page = st.navigation(PAGES)
+# Who is asking, before anything reads data: a signed-out visitor gets the sign-in screen and
+# the run stops here, with no navigation, no sidebar filters and no figures.
+who = access.require_sign_in()
+# Pages the role may not open are registered hidden, so that their address reaches the
+# guard below (and the page's own) and is refused with a message rather than not found.
+keys = {}
+sections = {}
+for section, entries in PAGES.items():
+    for key, title, icon in entries:
+        shown = "visible" if allowed(who.role, key) else "hidden"
+        keys[key] = st.Page(
+            f"app_pages/{key}.py", title=title, icon=icon, default=key == "overview",
+            visibility=shown,
+        )  # fmt: skip
+        sections.setdefault(section, []).append(keys[key])
+page = st.navigation(sections)
+access.sidebar(who)
+access.require_page(next(k for k, p in keys.items() if p is page))
 
 try:
     ref = state.data_ref()

@@ -8,9 +8,11 @@ from dataclasses import fields
 import streamlit as st
 
 from analysis.claims_config import ClaimsConfig
+from dashboard import access, results, state
 from dashboard import components as ui
-from dashboard import results, state
 from dashboard.claims_view import SHORT_NAMES, VERDICTS, claim_text, verdict_counts
+
+who = access.require_page("claims")  # before anything reads data
 
 CONFIG_KEY = state.CLAIMS_CONFIG_KEY
 #: Threshold widgets: field, label, kind ("share" in %, "int", "days").

@@ -16,9 +16,13 @@ from analysis.summary import summary_json
 from analysis.tables import DEFAULT_MIN_N, neutralise_formulas, prepare_for_export
 from analysis.tables import wide_for_display as table_view
 from analysis.trajectories import by_session
+from dashboard import access, report, results, state
 from dashboard import components as ui
-from dashboard import report, results, state
+from dashboard.audit import log_download
+from data.access import may
 from data.errors import ReliefCheckError
+
+who = access.require_page("downloads")  # before anything reads data
 
 SLOW_KEY = "downloads_slow_figures"  # {token: Figures with bootstrap CIs and growth models}
 
@@ -81,7 +85,8 @@ c1.download_button(
     lambda: to_xlsx_bytes(tables, methods),
     file_name=f"{stem}_tables.xlsx",
     mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    on_click="ignore",
+    on_click=log_download,
+    args=(f"{stem}_tables.xlsx",),
     icon=":material/table_view:",
     width="stretch",
 )
@@ -90,7 +95,8 @@ c2.download_button(
     lambda: to_markdown(tables, methods=methods).encode("utf-8"),
     file_name=f"{stem}_tables.md",
     mime="text/markdown",
-    on_click="ignore",
+    on_click=log_download,
+    args=(f"{stem}_tables.md",),
     icon=":material/description:",
     width="stretch",
 )
@@ -99,7 +105,8 @@ c3.download_button(
     lambda: json.dumps(summary_json(fig), indent=2, default=str).encode("utf-8"),
     file_name=f"{stem}_summary.json",
     mime="application/json",
-    on_click="ignore",
+    on_click=log_download,
+    args=(f"{stem}_summary.json",),
     icon=":material/data_object:",
     width="stretch",
 )
@@ -125,7 +132,8 @@ c4.download_button(
     ).encode("utf-8"),
     file_name=f"{stem}_report.html",
     mime="text/html",
-    on_click="ignore",
+    on_click=log_download,
+    args=(f"{stem}_report.html",),
     icon=":material/article:",
     width="stretch",
 )
@@ -148,7 +156,8 @@ for table in tables:
             lambda table=table: to_csv_bytes(table),
             file_name=f"{stem}_{table.name}.csv",
             mime="text/csv",
-            on_click="ignore",
+            on_click=log_download,
+            args=(f"{stem}_{table.name}.csv", len(table.frame)),
             key=f"dl_csv_{table.name}",
             icon=":material/download:",
         )
@@ -158,6 +167,9 @@ with st.expander("Preview a table as it is exported (small counts hidden)"):
     chosen = next(x for x in tables if x.name == shown)
     st.dataframe(table_view(prepare_for_export(chosen)), hide_index=True)
 
+if not may(who.role, "patient_level_download"):
+    st.caption("The assessment-level dataset (one row per patient and score) is for the owner.")
+    st.stop()
 st.subheader("The assessments (de-identified tidy dataset)", anchor=False)
 st.caption(
     f"{len(t):,} assessments of {t['patient_id'].nunique():,} patients: pseudonymous ids, days "
@@ -168,5 +180,6 @@ st.download_button(
     lambda: neutralise_formulas(t).to_csv(index=False).encode("utf-8"),  # made on click
     file_name=f"{stem}_assessments.csv",
     mime="text/csv",
-    on_click="ignore",
+    on_click=log_download,
+    args=(f"{stem}_assessments.csv", len(t)),
 )

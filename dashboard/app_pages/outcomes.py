@@ -7,9 +7,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, charts_balance, compute, results, state
+from dashboard import access, charts, charts_balance, compute, results, state
 from dashboard import components as ui
+from data.access import may
 
+who = access.require_page("outcomes")  # before anything reads data
 ctx = state.context()
 ref, reg_text, filters = ctx.ref, ctx.registry_text, ctx.filters
 st.header("Outcomes", anchor=False)
@@ -25,6 +27,8 @@ ins = ctx.registry.get(key)
 ui.filters_caption(filters.describe())
 mine = o.loc[(o["instrument"] == key).to_numpy()]
 paired = mine.loc[mine["paired"].to_numpy(dtype=bool)]
+if not may(who.role, "patient_ids"):  # researchers: no pseudonymous ids in the hover labels
+    paired = paired.assign(patient_id="a patient")
 
 tabs = st.tabs(
     [

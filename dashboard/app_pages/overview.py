@@ -6,13 +6,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard import access, compute, results, state
 from dashboard import components as ui
-from dashboard import compute, results, state
 from dashboard.chart_style import protocol_order
 from dashboard.charts import OUTCOME_LABELS
 from dashboard.claims_view import scorecard_markdown, untestable_reasons
 from dashboard.compute import CARD_FLAGS
 
+who = access.require_page("overview")  # before anything reads data
 ctx = state.context()
 st.header("Overview", anchor=False)
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, compute, results, state
+from dashboard import access, charts, compute, results, state
 from dashboard import components as ui
 from data.schema import item_column
 
+who = access.require_page("patient")  # before anything reads data
 ctx = state.context()
 ref, reg_text, filters = ctx.ref, ctx.registry_text, ctx.filters
 st.header("Patient", anchor=False)

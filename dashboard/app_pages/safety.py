@@ -6,11 +6,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, results, state
+from dashboard import access, charts, results, state
 from dashboard import components as ui
+from data.access import may
 
+who = access.require_page("safety")  # before anything reads data
 ctx = state.context()
 ref, reg_text, filters = ctx.ref, ctx.registry_text, ctx.filters
+ids = may(who.role, "patient_ids")  # researchers see counts, never a list of patients
 st.header("Safety", anchor=False)
 ui.filters_caption(filters.describe())
 st.info(
@@ -38,6 +41,8 @@ else:
     flags = report.flags
     if flags.empty:
         st.caption("None under the current filters.")
+    elif not ids:
+        st.caption(f"{len(flags)} patients. Owners and clinicians see who they are.")
     else:
         st.caption(
             f"{len(flags)} patients (pseudonymous ids). Open one on the Patient page to see "
@@ -105,7 +110,7 @@ else:
         column_config={"%": st.column_config.NumberColumn(format="%.1f")},
     )
     worse = o.loc[o["reliable_deterioration"].fillna(False).to_numpy(dtype=bool)]
-    if len(worse):
+    if len(worse) and ids:
         with st.expander(
             f"The {len(worse)} patient × instrument pairs with reliable deterioration"
         ):

@@ -1,14 +1,17 @@
-"""Settings: the instrument registry (built-in, or extended by a practice's instruments file)."""
+"""Settings: the instrument registry (built-in, or extended by a practice's instruments file),
+and the audit log of who uploaded, undid and downloaded what."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import state
+from analysis.tables import neutralise_formulas
+from dashboard import access, audit, state
 from data.errors import ReliefCheckError
 from data.instruments import load_registry
 
+who = access.require_page("settings")  # before anything reads data
 st.header("Settings", anchor=False)
 st.subheader("Instruments", anchor=False)
 st.markdown(
@@ -70,3 +73,35 @@ st.dataframe(
     hide_index=True,
     column_config={"severity bands": st.column_config.TextColumn(width="large")},
 )
+
+# --------------------------------------------------------------------------- audit log
+AUDIT_EVENTS = 1000  # shown on the page; the download has them all
+st.subheader("Audit log", anchor=False)
+st.markdown(
+    "Who uploaded, undid and downloaded what, and when, newest first: each person by their "
+    "sign-in e-mail (`local` on the command line and without sign-in). Downloads are named, "
+    "never copied into the log."
+)
+try:
+    audit_store = state.store()
+    events = audit_store.list_audit(limit=AUDIT_EVENTS)
+except ReliefCheckError as err:
+    st.error(f"The audit log cannot be read: {err}")
+else:
+    if events.empty:
+        st.caption("Nothing has been uploaded or downloaded yet.")
+    else:
+        st.dataframe(audit.events_table(events), hide_index=True)
+        st.download_button(
+            "Audit log (CSV)",
+            lambda: (
+                neutralise_formulas(audit.events_table(audit_store.list_audit()))
+                .to_csv(index=False)
+                .encode("utf-8")
+            ),  # file names were typed by people: no spreadsheet formulas
+            file_name="reliefcheck_audit_events.csv",
+            mime="text/csv",
+            on_click=audit.log_download,
+            args=("reliefcheck_audit_events.csv",),
+            key="settings_audit_csv",
+        )

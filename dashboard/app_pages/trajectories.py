@@ -9,9 +9,11 @@ import streamlit as st
 
 from analysis.figures import MATCHED_DAYS, MATCHED_TOL
 from analysis.growth_days import day_model_table
-from dashboard import charts, compute, results, state
+from dashboard import access, charts, compute, results, state
 from dashboard import components as ui
+from data.access import may
 
+who = access.require_page("trajectories")  # before anything reads data
 ctx = state.context()
 ref, reg_text, filters = ctx.ref, ctx.registry_text, ctx.filters
 st.header("Trajectories", anchor=False)
@@ -34,14 +36,16 @@ key = ui.instrument_picker(
 )
 ui.filters_caption(filters.describe())
 
-c1, c2 = st.columns([1, 3])
-show_people = c1.toggle("Show individual patients", key="traj_people")
-n_people = c2.slider(
-    "How many (chosen at random)", 5, 200, 30, step=5, key="traj_n_people", disabled=not show_people
-)
 people = None
-if show_people:
-    people = results.individuals(ref, filters, key, n_people)
+if may(who.role, "patient_ids"):  # individual patients' lines: owners and clinicians
+    c1, c2 = st.columns([1, 3])
+    show_people = c1.toggle("Show individual patients", key="traj_people")
+    n_people = c2.slider(
+        "How many (chosen at random)", 5, 200, 30, step=5, key="traj_n_people",
+        disabled=not show_people,
+    )  # fmt: skip
+    if show_people:
+        people = results.individuals(ref, filters, key, n_people)
 mine = points.loc[(points["instrument"] == key).to_numpy()]
 ui.chart(
     charts.trajectory_chart(mine, instrument=ctx.registry.get(key), x=x, individual=people),

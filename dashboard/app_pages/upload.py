@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard import access, state
 from dashboard import components as ui
-from dashboard import state
 from dashboard.components import md_escape
 from dashboard.upload_flow import (
     changed_mapping,
@@ -24,6 +24,8 @@ from data.errors import ReliefCheckError, UnusableFileError
 from data.readers import read_export
 from data.store import content_hash
 from data.validation import validate
+
+who = access.require_page("upload")  # before anything reads data
 
 MAPPING_KEY = "upload_mapping"  # {"file": token, "mapping": dict | None}, set by the form
 CHECK_KEY = "upload_checked"  # (check key, Validated or the error), the last check made
@@ -144,7 +146,7 @@ def _commit(checked, name: str, digest: str, *, replace: bool) -> None:
                 checked,
                 filename=name,
                 content_hash=digest,
-                uploader=str(st.session_state.get("upload_by") or "").strip(),
+                uploader=who.actor,  # the signed-in e-mail, or "local"
                 replace=replace,
             )
     except ReliefCheckError as err:
@@ -299,7 +301,7 @@ st.markdown(
     )
 )
 left, right = st.columns(2)
-left.text_input("Your name or initials (shown in the upload history)", key="upload_by")
+left.caption(f"Recorded in the upload history as **{md_escape(who.actor)}**.")
 right.checkbox(
     "Replace stored scores that differ from this file's",
     key="upload_replace",

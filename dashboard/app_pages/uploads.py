@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import state
+from dashboard import access, state
+from dashboard import audit as trail
 from dashboard.upload_flow import history_table, undo_choices
+from data.access import may_undo
 from data.errors import ReliefCheckError
 
 PENDING_KEY = "undo_pending"  # the upload waiting for the user's confirmation
 DONE_KEY = "undo_done"  # the last undo's message, shown once after the rerun
 AUDIT_ROWS = 1000
 
+who = access.require_page("uploads")  # before anything reads data
 ctx = state.context()
 st.header("Uploads history", anchor=False)
 st.markdown(
@@ -41,7 +44,7 @@ c1, c2, c3 = st.columns(3)
 c1.metric("Uploads in the store", int(live.sum()))
 c2.metric("Undone", int((~live).sum()))
 c3.metric("Assessments stored", f"{int(uploads.loc[live, 'n_active'].sum()):,}")
-st.dataframe(history_table(uploads), hide_index=True)
+st.dataframe(trail.with_undone_by(history_table(uploads), uploads), hide_index=True)
 st.caption(
     "rows offered: accepted rows of the file; added: new assessments; already stored: the same "
     "scores were stored before; differed: another score was stored for the same patient, "
@@ -49,9 +52,15 @@ st.caption(
 )
 
 st.subheader("Undo an upload", anchor=False)
+uploader = uploads.set_index("upload_id")["uploader"].astype(str)
 choices = undo_choices(uploads)
+choices = {k: v for k, v in choices.items() if may_undo(who.role, who.actor, uploader[k])}
 if not choices:
-    st.caption("Every upload has been undone.")
+    st.caption(
+        "Every upload has been undone."
+        if not live.any()
+        else "You can undo your own uploads only, and none of them is still in the store."
+    )
 else:
     pick = st.selectbox("Upload", list(choices), format_func=choices.get, key="undo_pick")
     row = uploads.loc[(uploads["upload_id"] == pick).to_numpy()].iloc[0]
@@ -67,7 +76,11 @@ else:
             st.session_state.pop(PENDING_KEY, None)
             try:
                 with st.spinner("Undoing…"):
-                    result = store.undo(int(pick))
+                    result = store.undo(
+                        int(pick),
+                        actor=trail.actor(),
+                        allowed_uploader=trail.undo_allowed_uploader(),
+                    )
             except ReliefCheckError as err:
                 st.error(f"Nothing was changed. {err}")
                 st.stop()
@@ -94,5 +107,6 @@ with st.expander("Audit log"):
         lambda: newest.to_csv(index=False).encode("utf-8"),
         file_name="reliefcheck_audit_log.csv",
         mime="text/csv",
-        on_click="ignore",
+        on_click=trail.log_download,
+        args=("reliefcheck_audit_log.csv", len(newest)),
     )
