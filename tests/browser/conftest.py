@@ -6,6 +6,7 @@ Playwright cannot download its own browser here, so it is pointed at ``/usr/bin/
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -60,20 +62,20 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> No
     raise RuntimeError("streamlit did not become healthy in time")
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
-    """URL of a dashboard served by a real ``streamlit run``, on a fresh, empty store."""
-    tmp = tmp_path_factory.mktemp("browser-store")
-    port = _free_port()
-    env = dict(os.environ)
-    env["RELIEFCHECK_DB_URL"] = f"sqlite:///{tmp / 'store.sqlite'}"
-    log = open(tmp / "streamlit.log", "w")  # noqa: SIM115 - closed at teardown
+@contextlib.contextmanager
+def serve_dashboard(
+    folder: Path, env: dict[str, str], *, port: int | None = None, extra: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """A real ``streamlit run`` of the dashboard on loopback with ``env``, its log in
+    ``folder``; yields the URL and stops the server afterwards. ``extra``: more options."""
+    port = port or _free_port()
+    log = open(folder / "streamlit.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
             "--server.port", str(port), "--server.address", "127.0.0.1",
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none",
+            "--server.fileWatcherType", "none", *extra,
         ],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -88,6 +90,16 @@ def app_url(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """URL of a dashboard served by a real ``streamlit run``, on a fresh, empty store."""
+    tmp = tmp_path_factory.mktemp("browser-store")
+    env = dict(os.environ)
+    env["RELIEFCHECK_DB_URL"] = f"sqlite:///{tmp / 'store.sqlite'}"
+    with serve_dashboard(tmp, env) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
-import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -22,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.browser.conftest import ROOT, _free_port, _wait_healthy, wait_for_run
+from tests.browser.conftest import _free_port, serve_dashboard, wait_for_run
 
 #: e-mail → display name of the test users the provider knows
 USERS = {
@@ -101,13 +99,9 @@ def secrets_toml(app_port: int, provider: Provider) -> str:
 
 
 @contextmanager
-def run_signed_in_app(
-    folder: Path, provider: Provider, script: Path | None = None, roles: str = ROLES_TOML
-) -> Iterator[str]:
-    """``streamlit run`` of ``script`` (the dashboard by default) with sign-in through
-    ``provider``, the roles file ``roles`` and a fresh SQLite store, all in ``folder``.
-    Yields the app's URL."""
-    script = script or ROOT / "dashboard" / "app.py"
+def run_signed_in_app(folder: Path, provider: Provider, roles: str = ROLES_TOML) -> Iterator[str]:
+    """``streamlit run`` of the dashboard with sign-in through ``provider``, the roles file
+    ``roles`` and a fresh SQLite store, all in ``folder``. Yields the app's URL."""
     port = _free_port()
     secrets_file = folder / "secrets.toml"
     secrets_file.write_text(secrets_toml(port, provider), encoding="utf-8")
@@ -117,28 +111,9 @@ def run_signed_in_app(
     env["RELIEFCHECK_DB_URL"] = f"sqlite:///{folder / 'store.sqlite'}"
     env["RELIEFCHECK_ROLES"] = str(roles_file)
     env.pop("STREAMLIT_SECRETS_FILES", None)
-    log = open(folder / "streamlit.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamlit", "run", str(script),
-            "--server.port", str(port), "--server.address", "127.0.0.1",
-            "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none",
-            "--secrets.files", str(secrets_file),
-        ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc)
+    extra = ("--secrets.files", str(secrets_file))
+    with serve_dashboard(folder, env, port=port, extra=extra) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _back_at(app_url: str):
