@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 
 import pandas as pd
@@ -123,7 +124,10 @@ def _commit_in_process(url: str, i: int, barrier, queue) -> None:
         queue.put((i, f"error: {err!r}"))
 
 
-def test_eight_processes_with_overlapping_files_lose_and_double_nothing(url):
+def test_eight_processes_with_overlapping_files_lose_and_double_nothing(url, monkeypatch):
+    # Spawned children re-run the parent's __main__; after an AppTest in the same session that
+    # is the dashboard script, which must not run here. A bare __main__ leaves them only this.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     open_store(url).close()  # create the schema once, as a deployed store would have it
     ctx = multiprocessing.get_context("spawn")
     barrier, queue = ctx.Barrier(N_WRITERS), ctx.Queue()
