@@ -1,6 +1,7 @@
 """The researcher's command line (SPEC section 7): ``python -m analysis <command> ...``.
 
-This module and ``__main__`` are the only parts of ``analysis`` that read or write files. Every
+This module, ``cli_store``, ``outfiles`` (every file written: regular files only, atomically)
+and ``__main__`` are the only parts of ``analysis`` that read or write files. Every
 command prints a plain report; a ReliefCheckError becomes its message and exit code 2, and no
 input can make it print a Python traceback.
 """
@@ -11,8 +12,16 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
+from analysis.outfiles import (
+    STDOUT,
+    PendingOutput,
+    prepare_folder,
+    prepare_output,
+    write_stdout,
+)
 from data.errors import ReliefCheckError, UnusableFileError
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_UNUSABLE = 0, 1, 2
@@ -31,9 +40,17 @@ def _print_problems(problems) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Print the validation report of one export; 0 clean, 1 with row errors, 2 unusable."""
+    path = Path(args.file)
+    with ExitStack() as stack:
+        rejects = None
+        if args.rejects:  # checked before reading: a bad path stops here
+            rejects = stack.enter_context(prepare_output(args.rejects, protect=[path]))
+        return _validate(args, path, rejects)
+
+
+def _validate(args: argparse.Namespace, path: Path, rejects: PendingOutput | None) -> int:
     from data.ingest import load_export
 
-    path = Path(args.file)
     try:
         v = load_export(
             path,
@@ -59,8 +76,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             _print_problems(exc.problems)
         return EXIT_UNUSABLE
     raw = v.raw
-    if args.rejects and len(v.rejects):
-        v.rejects.to_csv(args.rejects, index=False)
+    if rejects is not None and len(v.rejects):
+        from analysis.export import safe_csv_bytes
+
+        rejects.write(safe_csv_bytes(v.rejects))
     if args.format == "json":
         print(
             json.dumps(
@@ -123,13 +142,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.patients < 1:
         raise ReliefCheckError("--patients must be at least 1.")
     seed = DEFAULT_SEED if args.seed is None else args.seed
-    frame = generate_demo(n_patients=args.patients, seed=seed)
-    tmp = Path(args.out).with_name(Path(args.out).name + ".part")
-    try:
-        write_demo_csv(frame, tmp)
-        tmp.replace(args.out)  # nothing half-written stays behind
-    finally:
-        tmp.unlink(missing_ok=True)
+    if args.out == STDOUT:
+        import tempfile
+
+        frame = generate_demo(n_patients=args.patients, seed=seed)
+        with tempfile.TemporaryDirectory() as folder:
+            write_stdout(write_demo_csv(frame, Path(folder) / "demo.csv").read_bytes())
+        return EXIT_OK
+    with prepare_output(args.out) as out:  # checked before the cohort is generated
+        frame = generate_demo(n_patients=args.patients, seed=seed)
+        out.write_with(lambda temp: write_demo_csv(frame, temp))
     print(f"Wrote {len(frame)} assessments of {args.patients} synthetic patients to {args.out}")
     return EXIT_OK
 
@@ -180,31 +202,42 @@ def _figures(args: argparse.Namespace, registry, tidy):
                            models=not args.no_models, progress=progress)  # fmt: skip
 
 
-def _write(text_or_bytes, out: str | None) -> None:
-    if out is None:
-        data = text_or_bytes if isinstance(text_or_bytes, str) else text_or_bytes.decode("utf-8")
-        sys.stdout.write(data if data.endswith("\n") else data + "\n")
-        return
-    mode = "w" if isinstance(text_or_bytes, str) else "wb"
-    kwargs = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
-    tmp = Path(out).with_name(Path(out).name + ".part")
-    try:
-        with open(tmp, mode, **kwargs) as fh:
-            fh.write(text_or_bytes)
-        tmp.replace(out)  # nothing half-written stays behind
-    finally:
-        tmp.unlink(missing_ok=True)
+def _write(text_or_bytes: str | bytes, out: str | PendingOutput | None) -> None:
+    """Text or bytes to standard output (``None`` or ``-``), to a prepared output, or to a path
+    (checked and written atomically by ``analysis.outfiles``)."""
+    if out is None or out == STDOUT:
+        write_stdout(text_or_bytes)
+    elif isinstance(out, PendingOutput):
+        out.write(text_or_bytes)
+    else:
+        with prepare_output(out) as pending:
+            pending.write(text_or_bytes)
+
+
+def _prepared(args: argparse.Namespace, stack: ExitStack) -> PendingOutput | None:
+    """``--out`` checked and opened before any figure is computed (None: standard output)."""
+    if args.out is None or args.out == STDOUT:
+        return None
+    protect = [args.file] if getattr(args, "file", None) else []
+    return stack.enter_context(prepare_output(args.out, protect=protect))
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
     """Every figure of SPEC sections 4–6 as JSON, a long CSV, or Markdown tables."""
+    with ExitStack() as stack:
+        out = _prepared(args, stack)
+        _summary(args, out)
+    return EXIT_OK
+
+
+def _summary(args: argparse.Namespace, out: PendingOutput | None) -> None:
     from analysis.summary import summary_json, summary_long
 
     registry = _registry(args)
     tidy = _load_tidy(args, registry)
     fig = _figures(args, registry, tidy)
     if args.format == "json":
-        _write(json.dumps(summary_json(fig), indent=2, allow_nan=False), args.out)
+        _write(json.dumps(summary_json(fig), indent=2, allow_nan=False), out)
     elif args.format == "csv":
         from analysis.export import to_csv_bytes
         from analysis.tables import ResearchTable
@@ -215,13 +248,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
             name="summary", title="ReliefCheck summary", frame=long,
             count_cols=("n", "of"), derived={"n": figures, "of": figures},
         )  # fmt: skip
-        _write(to_csv_bytes(table), args.out)
+        _write(to_csv_bytes(table), out)
     else:
         from analysis.export import to_markdown
         from analysis.research import research_tables
 
-        _write(to_markdown(research_tables(tidy, fig, registry)), args.out)
-    return EXIT_OK
+        _write(to_markdown(research_tables(tidy, fig, registry)), out)
 
 
 def cmd_tables(args: argparse.Namespace) -> int:
@@ -232,17 +264,25 @@ def cmd_tables(args: argparse.Namespace) -> int:
     from analysis.methods import methods_info
     from analysis.research import research_tables
 
+    out = prepare_folder(args.out)  # before anything is computed
     registry = _registry(args)
     tidy = _load_tidy(args, registry)
     fig = _figures(args, registry, tidy)
     tables = research_tables(tidy, fig, registry)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     methods = methods_info(registry, fig.config.to_dict(), datetime.date.today())
-    for t in tables:
-        _write(to_csv_bytes(t), str(out / f"{t.name}.csv"))
-    _write(to_xlsx_bytes(tables, methods), str(out / "reliefcheck_tables.xlsx"))
-    _write(to_markdown(tables, methods=methods), str(out / "reliefcheck_tables.md"))
+    files = [
+        *((f"{t.name}.csv", lambda t=t: to_csv_bytes(t)) for t in tables),
+        ("reliefcheck_tables.xlsx", lambda: to_xlsx_bytes(tables, methods)),
+        ("reliefcheck_tables.md", lambda: to_markdown(tables, methods=methods)),
+    ]
+    protect = [args.file] if args.file else []
+    with ExitStack() as stack:  # every file checked before the first is written
+        pending = [
+            (stack.enter_context(prepare_output(out / name, protect=protect)), make)
+            for name, make in files
+        ]
+        for target, make in pending:
+            target.write(make())
     print(
         f"Wrote {len(tables)} tables to {out}/ (CSV each, reliefcheck_tables.xlsx, reliefcheck_tables.md)"
     )

@@ -2,15 +2,18 @@
 
 Exit codes of ``ingest``: 0 when the upload is in the store (committed, or nothing new to add,
 or the same file again, which the store recognises and leaves alone); 2 when nothing could be
-committed (the file is unusable or every row was rejected).
+committed (the file is unusable, every row was rejected, or the rejects or set-aside file
+cannot be written: both are checked before the commit).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
+from analysis.outfiles import OutputPathError, PendingOutput, prepare_output
 from data.errors import ReliefCheckError
 
 EXIT_OK, EXIT_UNUSABLE = 0, 2
@@ -27,12 +30,30 @@ def _beside(path: Path, suffix: str) -> Path:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    """Validate an export and commit its accepted rows to the store, all or nothing."""
-    from analysis.cli import _registry, _write
+    """Validate an export and commit its accepted rows to the store, all or nothing. The rejects
+    and set-aside files are checked and opened first: a path that cannot be written stops the
+    command before anything is committed."""
+    path = Path(args.file)
+    rejects_path = args.rejects or _beside(path, "rejects")
+    aside_path = args.set_aside or _beside(path, "set-aside")
+    with ExitStack() as stack:
+        rejects = stack.enter_context(prepare_output(rejects_path, protect=[path]))
+        aside = stack.enter_context(prepare_output(aside_path, protect=[path]))
+        if rejects.target == aside.target:
+            raise ReliefCheckError(
+                "--rejects and --set-aside name the same file; give each its own path."
+            )
+        return _ingest(args, path, rejects, aside)
+
+
+def _ingest(
+    args: argparse.Namespace, path: Path, rejects: PendingOutput, aside: PendingOutput
+) -> int:
+    from analysis.cli import _registry
+    from analysis.export import safe_csv_bytes
     from data.ingest import load_export
     from data.store import content_hash
 
-    path = Path(args.file)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -41,8 +62,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         data, filename=path.name, registry=_registry(args), default_protocol=args.protocol
     )
     if len(v.rejects):
-        out = _beside(path, "rejects")
-        _write(v.rejects.to_csv(index=False), str(out))
+        out = rejects.shown
+        rejects.write(safe_csv_bytes(v.rejects))  # before the commit: a failure changes nothing
         print(
             f"{len(v.rejects)} rows rejected (written to {out}); run 'validate' for the reasons.",
             file=sys.stderr,
@@ -55,13 +76,22 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         v,
         filename=path.name,
         content_hash=content_hash(data),
-        uploader=args.uploader,
+        uploader="local",  # the command line has no sign-in; names are never typed in
         replace=args.replace,
     )
     print(result.message)
     if len(result.set_aside):
-        out = _beside(path, "set-aside")
-        _write(result.set_aside.to_csv(index=False), str(out))
+        out = aside.shown
+        try:
+            aside.write(safe_csv_bytes(result.set_aside))
+        except OutputPathError as exc:  # e.g. the disk filled up after the commit
+            print(
+                f"warning: the upload is in the store, but its {len(result.set_aside)} set-aside "
+                f"rows could not be written. {exc} To get them, undo the upload and ingest the "
+                "file again.",
+                file=sys.stderr,
+            )
+            return EXIT_OK
         print(f"{len(result.set_aside)} rows set aside (written to {out}).")
     return EXIT_OK
 
@@ -96,7 +126,7 @@ def cmd_uploads(args: argparse.Namespace) -> int:
 def cmd_undo(args: argparse.Namespace) -> int:
     """Undo one upload, restoring what it replaced (whoever uploaded it: the command line is
     for people who already hold the store)."""
-    print(_store(args).undo(args.upload_id, actor=args.actor).message)
+    print(_store(args).undo(args.upload_id, actor="local").message)
     return EXIT_OK
 
 
@@ -121,9 +151,12 @@ def add_store_commands(add, instruments_option) -> None:
         "--protocol", help="protocol for every row, when the file has no protocol column"
     )
     p.add_argument(
-        "--uploader",
-        default="local",
-        help="who uploads, recorded in the history and audit log (default: local)",
+        "--rejects", metavar="PATH", help="CSV for the rejected rows (default: FILE.rejects.csv)"
+    )
+    p.add_argument(
+        "--set-aside",
+        metavar="PATH",
+        help="CSV for the rows the store set aside (default: FILE.set-aside.csv)",
     )
     db_option(p)
     instruments_option(p)
@@ -133,9 +166,4 @@ def add_store_commands(add, instruments_option) -> None:
 
     p = add("undo", cmd_undo, "undo an upload, restoring what it replaced")
     p.add_argument("upload_id", type=int, metavar="UPLOAD_ID")
-    p.add_argument(
-        "--actor",
-        default="local",
-        help="who undoes, recorded in the history and audit log (default: local)",
-    )
     db_option(p)

@@ -5,12 +5,15 @@ line and the dashboard save or serve them. Each writer first applies
 ``analysis.tables.prepare_for_export`` (small-cell suppression, formula neutralising), so no
 export can skip the SPEC section 8 rules.
 
-- **CSV** (``to_csv_bytes``): one tidy table per file, UTF-8 with a byte-order mark (without it
+- **CSV** (``to_csv_bytes``; ``safe_csv_bytes`` for any other frame): one tidy table per file, UTF-8 with a byte-order mark (without it
   Excel reads UTF-8 as the local code page and garbles ≥ or –; pandas, R's readr and Python's
   ``utf-8-sig`` read the mark transparently), comma-separated, RFC 4180 line ends (CRLF),
   quoting only where needed, every digit kept, missing values empty, suppressed counts ``<5``.
 - **Markdown** (``to_markdown``): GitHub-flavoured pipe tables, each under its title and followed
-  by its notes; pivoted tables (Table 1) in their wide view, numbers rounded for reading.
+  by its notes; pivoted tables (Table 1) in their wide view, numbers rounded for reading. Every
+  header, cell, title and note is text, never markup (``_MD_RULES``): labels from files cannot
+  add a link, an image, emphasis, a formula or HTML, nor break the table; ordinary text ("PHQ-9",
+  "d_z", "<5", "score >= 10", "Jacobson & Truax") stays as written.
 - **XLSX** (``to_xlsx_bytes``, xlsxwriter): a "Methods" sheet first (software and version, date,
   each sheet's title and notes, then every definition and threshold), then one sheet per tidy
   table (header row frozen, autofilter, numbers stored as numbers with display decimals) and,
@@ -38,12 +41,20 @@ from analysis.tables import (
     ResearchTable,
     display_frame,
     neutralise_formulas,
+    neutralise_text,
     prepare_for_export,
     wide_for_display,
 )
 from data.errors import AnalysisError
 
-__all__ = ["MethodsInfo", "sheet_names", "to_csv_bytes", "to_markdown", "to_xlsx_bytes"]
+__all__ = [
+    "MethodsInfo",
+    "safe_csv_bytes",
+    "sheet_names",
+    "to_csv_bytes",
+    "to_markdown",
+    "to_xlsx_bytes",
+]
 
 BOM = "\ufeff"
 CSV_LINE_END = "\r\n"
@@ -57,19 +68,66 @@ _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 # --------------------------------------------------------------------------- CSV
 
 
+def safe_csv_bytes(frame: pd.DataFrame) -> bytes:
+    """Any frame as the CSV ReliefCheck writes for people to open: text cells and column names
+    that a spreadsheet would run are neutralised (``neutralise_formulas``), UTF-8 with BOM,
+    CRLF, no index. Every CSV the product writes (researcher tables, rejects, set-aside rows,
+    audit logs, the assessments download) goes through here."""
+    text = neutralise_formulas(frame).to_csv(index=False, lineterminator=CSV_LINE_END)
+    return (BOM + text).encode("utf-8")
+
+
 def to_csv_bytes(table: ResearchTable, *, min_n: int = DEFAULT_MIN_N) -> bytes:
     """The tidy table as CSV bytes (UTF-8 with BOM, CRLF), suppressed and neutralised."""
-    t = prepare_for_export(table, min_n)
-    text = t.frame.to_csv(index=False, lineterminator=CSV_LINE_END)
-    return (BOM + text).encode("utf-8")
+    return safe_csv_bytes(prepare_for_export(table, min_n).frame)
 
 
 # --------------------------------------------------------------------------- Markdown
 
 
+#: Text → Markdown text, in order. Only what can start markup is escaped, so ordinary text reads
+#: as written: newlines become spaces (a cell stays on its row, a note on its line); ``&`` only
+#: where it would spell an entity and ``<`` only where it would open a tag, a comment or an
+#: autolink (``<5`` stays); ``\ ` * ~ [ ] | $ # @`` always (code, emphasis, strikethrough,
+#: links and images, cell breaks, formulas, headings, e-mail autolinks); ``_`` except inside a
+#: word (``d_z`` stays); the ``:`` of ``://`` and the ``.`` of ``www.`` (bare-URL autolinks).
+_MD_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"[\r\n\u2028\u2029\x0b\x0c\x85]+"), " "),
+    (re.compile(r"&(?=#?[0-9A-Za-z]+;)"), "&amp;"),
+    (re.compile(r"<(?=[A-Za-z/!?])"), "&lt;"),
+    (re.compile(r"([\\`*~\[\]|$#@])"), r"\\\1"),
+    (re.compile(r"(?<![^\W_])_|_(?![^\W_])"), r"\\_"),
+    (re.compile(r":(?=//)"), r"\\:"),
+    (re.compile(r"(?i)\b(www)\."), r"\1\\."),
+)
+#: A line's start that would open a list, a nested list or a quote (in a note, after "- ").
+_MD_LINE_START = re.compile(r"^([>+\-]|\d+(?=[.)]))")
+
+
 def _md_cell(value: object) -> str:
+    """One header, cell or title as Markdown text (see ``_MD_RULES``)."""
     text = "" if value is None else str(value)
-    return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ").replace("|", "\\|")
+    for pattern, repl in _MD_RULES:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def _md_cells(column: pd.Series) -> pd.Series:
+    """``_md_cell`` over a column of text, vectorised."""
+    for pattern, repl in _MD_RULES:
+        column = column.str.replace(pattern, repl, regex=True)
+    return column
+
+
+def _md_line(value: object) -> str:
+    """A note or a title as one line of Markdown text that cannot open a block of its own."""
+    text = _md_cell(value).strip()
+    m = _MD_LINE_START.match(text)
+    if m is None:
+        return text
+    if m.group(1)[0].isdigit():  # "1. x": the dot is escaped, the number stays
+        return text[: m.end()] + "\\" + text[m.end() :]
+    return "\\" + text
 
 
 def _right_aligned(t: ResearchTable, view: pd.DataFrame) -> list[bool]:
@@ -91,7 +149,7 @@ def _pipe_table(view: pd.DataFrame, right: Sequence[bool]) -> str:
     """A GitHub-flavoured pipe table of text cells."""
     header = "| " + " | ".join(_md_cell(c) for c in view.columns) + " |"
     rule = "|" + "|".join("---:" if r else "---" for r in right) + "|"
-    cells = view.astype(object).fillna("").map(_md_cell)
+    cells = view.astype(object).fillna("").astype(str).apply(_md_cells)
     body = ["| " + " | ".join(row) + " |" for row in cells.itertuples(index=False, name=None)]
     return "\n".join([header, rule, *body])
 
@@ -116,10 +174,10 @@ def to_markdown(
         # Text cells were neutralised by prepare_for_export; the view's other cells are numbers
         # formatted for reading (a negative effect size must stay "-0.25").
         view = wide_for_display(t)
-        parts.append(f"## {_md_cell(t.title)}")
+        parts.append(f"## {_md_line(t.title)}")
         parts.append(_pipe_table(view, _right_aligned(t, view)))
         if t.notes:
-            parts.append("\n".join(f"- {_md_cell(n)}" for n in t.notes))
+            parts.append("\n".join(f"- {_md_line(n)}" for n in t.notes))
     if methods is not None:
         rows = _methods_frame(methods, [])
         parts.append("## Methods")
@@ -183,7 +241,7 @@ class _SheetWriter:
             )
         ws = self.wb.add_worksheet(name)
         for j, col in enumerate(frame.columns):
-            ws.write_string(0, j, str(col), self.header)
+            ws.write_string(0, j, str(neutralise_text(str(col))), self.header)
             fmt = self.number_format(decimals.get(col, DEFAULT_DECIMALS))
             for i, value in enumerate(frame[col].astype(object).tolist(), start=1):
                 self._cell(ws, i, j, value, fmt)
@@ -205,8 +263,8 @@ class _SheetWriter:
                 ws.write_number(i, j, float(value), fmt)
             else:
                 ws.write_string(i, j, "inf" if value > 0 else "-inf")
-        else:
-            ws.write_string(i, j, str(value))
+        else:  # text, or an odd object shown as text: never a formula, never a link
+            ws.write_string(i, j, str(neutralise_text(str(value))))
 
 
 def to_xlsx_bytes(

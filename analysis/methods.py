@@ -23,7 +23,7 @@ from analysis.growth_days import METHOD as DAY_METHOD
 from analysis.matched_time import METHOD as MATCHED_TIME_METHOD
 from analysis.outcomes import FOLLOW_UP_WINDOWS, RESPONSE_FRACTION
 from analysis.result_tables import ADJUSTED_METHOD
-from analysis.tables import DEFAULT_MIN_N, FORMULA_TRIGGERS, suppression_note
+from analysis.tables import DEFAULT_MIN_N, FORMULA_RULE, suppression_note
 from analysis.trajectories import matched_days
 from data.instruments import RCI_Z, Instrument, Registry
 
@@ -199,15 +199,9 @@ def _statistics_rows() -> list[MethodsRow]:
 
 def _disclosure_rows(min_n: int) -> list[MethodsRow]:
     sec = "Disclosure control"
-    triggers = " ".join(repr(t) for t in FORMULA_TRIGGERS)
     return [
         (sec, "small cells", suppression_note(min_n)),
-        (
-            sec,
-            "formulas",
-            f"text cells starting with {triggers} get a leading apostrophe so spreadsheets "
-            "show them as text; numbers stay numbers",
-        ),
+        (sec, "formulas", FORMULA_RULE),
     ]
 
 

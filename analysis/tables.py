@@ -13,8 +13,9 @@ table leaves ReliefCheck, ``prepare_for_export`` applies the two safety rules of
   totals themselves.
 - **formula neutralising** (``neutralise_formulas``): a text cell starting with ``=``, ``+``,
   ``-``, ``@``, a tab or a carriage return gets a leading apostrophe, as OWASP's CSV-injection
-  advice says, so a spreadsheet shows it as text instead of running it. Numbers stored as
-  numbers (−2) are never touched.
+  advice says, so a spreadsheet shows it as text instead of running it; so does one where such a
+  sign follows leading spaces or invisible characters, and the full-width and small forms of the
+  signs (``＝1+1``, `` =1+1``). Numbers stored as numbers (−2) are never touched.
 
 The writers (``analysis.export``) call ``prepare_for_export`` themselves, so no path out of the
 product skips it. ``wide_for_display`` pivots a tidy table (e.g. Table 1) into the familiar
@@ -23,6 +24,7 @@ one-column-per-protocol view for Markdown and the XLSX display sheet.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -36,6 +38,26 @@ DEFAULT_MIN_N = 5
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 """A text cell starting with one of these is read as a formula by spreadsheets (OWASP)."""
+
+FORMULA_LOOKALIKES = (
+    "\u207a\u207c\u208a\u208c\ufb29\ufe62\ufe63\ufe66\ufe6b\uff0b\uff0d\uff1d\uff20"
+)
+"""Every other character that Unicode NFKC folds to ``=``, ``+``, ``-`` or ``@`` (full-width
+``＝``, small ``﹦``, superscript ``⁺`` …): an input method or a locale may turn them into the
+real sign, so they are treated as the sign."""
+
+_INVISIBLE = "\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff"
+_FORMULA_START = re.compile(r"[\t\r\n]|[\s" + _INVISIBLE + r"]*[=+\-@" + FORMULA_LOOKALIKES + "]")
+"""Matches at the start of a text a spreadsheet could run: a tab, carriage return or line feed
+first, or a formula sign (or a look-alike) after nothing but spaces and invisible characters."""
+
+FORMULA_RULE = (
+    "text cells and column names starting with =, +, -, @ (also after leading spaces or "
+    "invisible characters, and their full-width or small forms such as ＝), a tab, a carriage "
+    "return or a line feed get a leading apostrophe so spreadsheets show them as text; numbers "
+    "stay numbers"
+)
+"""The neutralising rule in words, for the Methods sheet and the docs."""
 
 SUPPRESSED_COLUMN = "suppressed"
 """Column added by suppression: True where a figure of the row was hidden."""
@@ -147,16 +169,26 @@ def _text_columns(frame: pd.DataFrame) -> list[str]:
     ]
 
 
-def _neutralise_label(label: object) -> object:
-    return "'" + label if isinstance(label, str) and label.startswith(FORMULA_TRIGGERS) else label
+def starts_like_formula(text: str) -> bool:
+    """Whether a spreadsheet could run ``text`` as a formula (see ``_FORMULA_START``)."""
+    return _FORMULA_START.match(text) is not None
+
+
+def neutralise_text(value: object) -> object:
+    """One cell or column label made safe: text a spreadsheet could run gets a leading
+    apostrophe; anything else (numbers, missing values, safe text) is returned unchanged."""
+    return "'" + value if isinstance(value, str) and starts_like_formula(value) else value
 
 
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     """Prefix an apostrophe to text cells (and column labels) that a spreadsheet would run.
 
-    A text cell starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return becomes
-    ``"'" + text`` (OWASP, CSV Injection). Only text is touched: numbers stored as numbers keep
-    their value and type, so −2.0 stays a number while the text "-2" becomes "'-2".
+    A text cell starting with ``=``, ``+``, ``-``, ``@``, tab, carriage return or line feed
+    becomes ``"'" + text`` (OWASP, CSV Injection); so does one where a formula sign (or its
+    full-width or small form) follows leading spaces or invisible characters (``" =1+1"``,
+    ``"＝1+1"``). Only text is touched: numbers stored as numbers keep their value and type, so
+    −2.0 stays a number while the text "-2" becomes "'-2". Applying it twice changes nothing
+    more.
     """
     out = frame.copy()
     for col in _text_columns(out):
@@ -164,7 +196,7 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
         if isinstance(s.dtype, pd.CategoricalDtype):
             s = s.astype(object)
         try:
-            hit = s.str.startswith(FORMULA_TRIGGERS)
+            hit = s.str.match(_FORMULA_START)
         except AttributeError:  # an object column without any text, e.g. all numbers
             continue
         hit = hit.astype(object).eq(True)
@@ -172,7 +204,7 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
             out[col] = s.mask(hit, "'" + s.astype(str))
         else:
             out[col] = s
-    out.columns = [_neutralise_label(c) for c in out.columns]
+    out.columns = [neutralise_text(c) for c in out.columns]
     return out
 
 

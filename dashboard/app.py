@@ -20,6 +20,7 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dash
     sys.path.insert(0, str(ROOT))
 
 from dashboard import access, state  # noqa: E402
+from dashboard.safe_text import md_escape  # noqa: E402
 from data.access import allowed  # noqa: E402
 from data.errors import ReliefCheckError  # noqa: E402
 
@@ -70,13 +71,13 @@ try:
     state.full_tidy(ref)
     filters = state.sidebar_filters(ref)
 except ReliefCheckError as err:
-    st.error(str(err))
+    st.error(md_escape(err))
     st.stop()
 
 with st.sidebar:
     st.divider()
     source = "synthetic demo cohort" if ref.is_demo else "your practice's uploads"
-    st.caption(f"Data: {source} · Instruments: {state.registry_label()}")
+    st.caption(f"Data: {source} · Instruments: {md_escape(state.registry_label())}")
 
 state.set_context(state.Context(ref, state.registry_text(), filters))
 state.banner(ref)

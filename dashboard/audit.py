@@ -62,13 +62,14 @@ def log_download(what: str, n_rows: int | None = None) -> None:
     import streamlit as st
 
     from dashboard import state
+    from dashboard.safe_text import md_escape
     from data.errors import ReliefCheckError
 
     try:
         state.store().record_download(actor(), what, n_rows)
     except ReliefCheckError as err:
         st.toast(
-            f"This download could not be recorded in the audit log: {err}",
+            f"This download could not be recorded in the audit log: {md_escape(err)}",
             icon=":material/warning:",
         )
 

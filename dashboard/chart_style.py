@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.safe_text import plot_text
 from data.instruments import Instrument
 
 OKABE_ITO: dict[str, str] = {
@@ -76,7 +77,8 @@ def style(
     fig: go.Figure, title: str, x_title: str, y_title: str, *, height: int = 440
 ) -> go.Figure:
     """Title, axis titles (with units), font, white background and a legend above the plot.
-    Margins already set (e.g. room for severity-band labels) are kept."""
+    Margins already set (e.g. room for severity-band labels) are kept. ``title`` and the axis
+    titles are plotly text: a label from a file goes in through ``safe_text.plot_text``."""
     m = fig.layout.margin
     margin = {"l": m.l or 70, "r": m.r or 30, "t": m.t or 80, "b": m.b or 60}
     fig.update_layout(
@@ -125,7 +127,8 @@ def score_axis_title(instrument: Instrument | None, what: str = "score") -> str:
     if instrument is None:
         return f"{what.capitalize()} (points)"
     better = "" if instrument.higher_is_worse else "; higher is better"
-    return f"{instrument.key} {what} (points, {instrument.min:g}–{instrument.max:g}{better})"
+    key = plot_text(instrument.key)
+    return f"{key} {what} (points, {instrument.min:g}–{instrument.max:g}{better})"
 
 
 def severity_bands(fig: go.Figure, instrument: Instrument | None, *, label: bool = True) -> None:
@@ -163,7 +166,7 @@ def severity_bands(fig: go.Figure, instrument: Instrument | None, *, label: bool
                 xshift=6,
                 y=(lows[i] + highs[i]) / 2,
                 yref="y",
-                text=instrument.bands[i][1],
+                text=plot_text(instrument.bands[i][1]),
                 showarrow=False,
                 font={"size": 11, "color": "#555555"},
             )
@@ -199,7 +202,12 @@ def n_table(
         }
         notes.append(
             go.layout.Annotation(
-                x=0, xref="paper", xanchor="right", xshift=-8, text=f"{label} {name}", **common
+                x=0,
+                xref="paper",
+                xanchor="right",
+                xshift=-8,
+                text=f"{label} {plot_text(name)}",
+                **common,
             )
         )
         notes += [

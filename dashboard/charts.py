@@ -8,6 +8,10 @@ of raising when there is nothing to draw. Each trace carries ``meta = {"role": .
 Percentages are on the 0–100 scale, as the analysis modules give them. The per-patient charts
 (Jacobson plot, waterfall, one patient's scores) are in ``dashboard.charts_patients``, the rates
 and funnel bars in ``dashboard.charts_counts``; both are re-exported here.
+
+Labels from files (protocols, instruments, patient ids, band names) reach plotly text only
+through ``safe_text.plot_text``: shown as written, never as a tag, link or hover field. A
+``title`` passed in is plotly text already (the caller escapes any label in it).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from dashboard.chart_style import (
 )
 from dashboard.charts_counts import OUTCOME_LABELS, funnel_chart, rates_chart
 from dashboard.charts_patients import jacobson_chart, patient_chart, waterfall_chart
+from dashboard.safe_text import plot_text, plot_texts
 from data.instruments import Instrument
 
 __all__ = [
@@ -65,7 +70,7 @@ def trajectory_chart(
     wide, later ones a month), each labelled with its days. ``individual`` (optional):
     patient_id, protocol, ``session`` or ``day``, score; thin lines behind the means.
     """
-    key = instrument.key if instrument else "Score"
+    key = plot_text(instrument.key) if instrument else "Score"
     title = title or f"{key}: mean score with 95% CI, by {'session' if x == 'session' else 'day'}"
     x_title = SESSION_AXIS if x == "session" else DAY_AXIS[:-1] + "; bins, not to scale)"
     y_title = score_axis_title(instrument, "mean score")
@@ -87,6 +92,7 @@ def trajectory_chart(
         _individual_lines(fig, people)
     counts = []
     for name, rows, colour in by_protocol(data):
+        shown = plot_text(name)
         rows = rows.sort_values("_x")
         xs = rows["_x"].to_numpy(dtype=float)
         lo, hi = rows["ci_lo"].to_numpy(dtype=float), rows["ci_hi"].to_numpy(dtype=float)
@@ -102,7 +108,7 @@ def trajectory_chart(
                 hoverinfo="skip",
                 showlegend=False,
                 legendgroup=name,
-                name=f"{name} 95% CI",
+                name=f"{shown} 95% CI",
                 meta={"role": "ci", "protocol": name},
             )
         )
@@ -116,11 +122,11 @@ def trajectory_chart(
                 marker={"color": colour, "size": 7},
                 customdata=np.c_[rows["n"], lo, hi, where],
                 hovertemplate=(
-                    f"<b>{name}</b><br>{'session' if x == 'session' else 'days'} "
+                    f"<b>{shown}</b><br>{'session' if x == 'session' else 'days'} "
                     "%{customdata[3]}<br>mean %{y:.1f} (95% CI %{customdata[1]:.1f} to "
                     "%{customdata[2]:.1f})<br>n = %{customdata[0]}<extra></extra>"
                 ),
-                name=name,
+                name=shown,
                 legendgroup=name,
                 meta={"role": "mean", "protocol": name},
             )
@@ -161,7 +167,7 @@ def _individual_lines(fig: go.Figure, rows: pd.DataFrame, xcol: str = "_x") -> N
         size = len(part) + int(new.sum()) - 1
         xs, ys, ids = np.full(size, np.nan), np.full(size, np.nan), np.full(size, "", dtype=object)
         xs[pos], ys[pos] = part[xcol].to_numpy(dtype=float), part["score"].to_numpy(dtype=float)
-        ids[pos] = pid
+        ids[pos] = plot_texts(part["patient_id"]).to_numpy()
         fig.add_trace(
             go.Scatter(
                 x=xs,
@@ -170,7 +176,7 @@ def _individual_lines(fig: go.Figure, rows: pd.DataFrame, xcol: str = "_x") -> N
                 mode="lines",
                 line={"color": rgba(colour, 0.25), "width": 1},
                 hovertemplate="patient %{customdata}<br>score %{y:g}<extra></extra>",
-                name=f"{name}: individual patients",
+                name=f"{plot_text(name)}: individual patients",
                 legendgroup=name,
                 meta={"role": "individual", "protocol": name},
             )
@@ -202,6 +208,7 @@ def km_chart(
     ticks = _nice_ticks(float(curves["time"].max()))
     at_risk = []
     for name, rows, colour in by_protocol(curves, "group"):
+        shown = plot_text(name)
         rows = rows.sort_values("time", kind="stable")
         t = rows["time"].to_numpy(dtype=float)
         at = np.searchsorted(t, ticks, side="left")
@@ -231,11 +238,11 @@ def km_chart(
                 line={"color": colour, "width": 2.5, "shape": "hv"},
                 customdata=custom,
                 hovertemplate=(
-                    f"<b>{name}</b><br>{time_unit} %{{x:g}}: %{{y:.1f}}% not yet improved "
+                    f"<b>{shown}</b><br>{time_unit} %{{x:g}}: %{{y:.1f}}% not yet improved "
                     "(95% CI %{customdata[1]:.1f} to %{customdata[2]:.1f})<br>"
                     "n at risk = %{customdata[0]}<extra></extra>"
                 ),
-                name=f"{name} (n = {int(rows['n_risk'].iloc[0])})",
+                name=f"{shown} (n = {int(rows['n_risk'].iloc[0])})",
                 legendgroup=name,
                 meta={"role": "survival", "protocol": name},
             )
@@ -249,7 +256,7 @@ def km_chart(
                 marker={"symbol": "line-ns-open", "size": 10, "color": colour},
                 customdata=np.c_[cens["n_censor"], cens["n_risk"]],
                 hovertemplate=(
-                    f"{name}: %{{customdata[0]}} censored at {time_unit} %{{x:g}}<br>"
+                    f"{shown}: %{{customdata[0]}} censored at {time_unit} %{{x:g}}<br>"
                     "n at risk = %{customdata[1]}<extra></extra>"
                 ),
                 showlegend=False,
@@ -299,7 +306,8 @@ def forest_chart(
     data = rows.reset_index(drop=True).copy()
     if "protocol" not in data:
         data["protocol"] = "all"
-    labels = data["label"].astype(str).tolist()
+    data["label"] = plot_texts(data["label"]).to_numpy()  # tick labels and %{y} in the hover
+    labels = data["label"].tolist()
     fig = go.Figure()
     for name, part, colour in by_protocol(data):
         est, lo, hi = (part[c].to_numpy(dtype=float) for c in ("estimate", "ci_lo", "ci_hi"))
@@ -322,7 +330,7 @@ def forest_chart(
                     "<b>%{y}</b><br>" + measure + " = %{x:.2f} (95% CI %{customdata[1]:.2f} "
                     "to %{customdata[2]:.2f})<br>n = %{customdata[0]}<extra></extra>"
                 ),
-                name=name,
+                name=plot_text(name),
                 meta={"role": "estimate", "protocol": name},
             )
         )
@@ -342,6 +350,7 @@ def item9_chart(
     ``prevalence`` (``analysis.safety`` prevalence plus CIs): protocol, session, n, of, pct,
     ci_lo, ci_hi (0–100).
     """
+    item_label = plot_text(item_label)
     title = title or f"{item_label} (thoughts of death or self-harm) answered 1 or more"
     y_title = "Answered 1 or more (% of patients)"
     if prevalence is None or prevalence.empty:
@@ -370,11 +379,12 @@ def item9_chart(
                 },
                 customdata=np.c_[part["n"], part["of"], lo, hi, part["session"]],
                 hovertemplate=(
-                    f"<b>{name}</b>, session %{{customdata[4]}}<br>%{{y:.1f}}% (95% CI %{{customdata[2]:.1f}}"
+                    f"<b>{plot_text(name)}</b>, session %{{customdata[4]}}<br>%{{y:.1f}}% "
+                    "(95% CI %{customdata[2]:.1f}"
                     " to %{customdata[3]:.1f})<br>n = %{customdata[0]} of %{customdata[1]}"
                     "<extra></extra>"
                 ),
-                name=name,
+                name=plot_text(name),
                 meta={"role": "prevalence", "protocol": name},
             )
         )

@@ -2,19 +2,19 @@
 
 Pure plotly (no Streamlit), with the conventions of ``dashboard.charts``: a title, axis titles,
 Okabe–Ito colours, hover text, ``meta = {"role": ...}`` on every trace, and an informative empty
-figure instead of an error. Covariate labels reach plotly only as data (tick text and ``%{y}`` in
-the hover), never inside a hover template string.
+figure instead of an error. Covariate labels (which name sites and routes from the files) reach
+plotly escaped (``safe_text.plot_texts``) and only as data (the row labels and ``%{y}`` in the
+hover), never inside a hover template string.
 """
 
 from __future__ import annotations
-
-import html
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.chart_style import OKABE_ITO, REFERENCE, empty_figure, finite, style
+from dashboard.safe_text import plot_texts
 
 #: |SMD| at or above this counts as imbalance (the dashed line; analysis.balance.SMD_THRESHOLD).
 THRESHOLD = 0.1
@@ -42,7 +42,7 @@ def love_plot(
     if balance_table is None or balance_table.empty:
         return empty_figure(title, "No covariates to compare.", X_TITLE, "")
     data = balance_table.reset_index(drop=True)
-    labels = data["covariate"].astype(str).tolist()
+    labels = plot_texts(data["covariate"]).tolist()  # escaped once: y values and annotations
     raw = data["smd_raw"].to_numpy(dtype=float)
     weighted = data["smd_weighted"].to_numpy(dtype=float)
     kind = data["kind"].astype(str) if "kind" in data else pd.Series([""] * len(data))
@@ -91,7 +91,7 @@ def love_plot(
     # each label sits above its row, left-aligned: the plot keeps the full width on a phone
     notes = [
         go.layout.Annotation(
-            text=html.escape(label),  # plotly reads tags in annotation text; labels are uploads
+            text=label,
             x=0,
             xref="paper",
             xanchor="left",

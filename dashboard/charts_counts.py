@@ -17,6 +17,7 @@ from dashboard.chart_style import (
     fmt,
     style,
 )
+from dashboard.safe_text import plot_text, plot_texts
 
 OUTCOME_LABELS = {
     "reliable_improvement": "Reliable improvement",
@@ -38,7 +39,7 @@ def rates_chart(
     protocol, outcome, denominator_basis ("completers" / "all starters"), numerator, denominator,
     pct, ci_lo, ci_hi (0–100).
     """
-    title = title or f"{instrument_label} outcome rates with 95% CI".strip()
+    title = title or f"{plot_text(instrument_label)} outcome rates with 95% CI".strip()
     x_title = "Patients (% of the denominator)"
     if rates is None or rates.empty:
         return empty_figure(
@@ -91,11 +92,12 @@ def rates_chart(
                         part["outcome"].map(OUTCOME_LABELS).fillna(part["outcome"]), counts, lo, hi
                     ],
                     hovertemplate=(
-                        f"<b>{name}</b> · {basis}<br>%{{customdata[0]}}: %{{x:.1f}}% (95% CI "
-                        "%{customdata[2]:.1f} to %{customdata[3]:.1f})<br>n = %{customdata[1]}"
+                        f"<b>{plot_text(name)}</b> · {basis}<br>%{{customdata[0]}}: "
+                        "%{x:.1f}% (95% CI %{customdata[2]:.1f} to %{customdata[3]:.1f})<br>"
+                        "n = %{customdata[1]}"
                         "<extra></extra>"
                     ),
-                    name=name,
+                    name=plot_text(name),
                     legendgroup=name,
                     showlegend=col == 1,
                     meta={"role": "rate", "protocol": name, "basis": basis},
@@ -143,7 +145,8 @@ def funnel_chart(funnel: pd.DataFrame, *, title: str | None = None) -> go.Figure
     x_title = "Patients (n)"
     if funnel is None or funnel.empty:
         return empty_figure(title, "No assessments under the current filters.", x_title, "Step")
-    labels = list(pd.unique(funnel["label"].astype(str)))
+    funnel = funnel.assign(label=plot_texts(funnel["label"]).to_numpy())  # ticks and %{y}
+    labels = list(pd.unique(funnel["label"]))
     fig = go.Figure()
     for name, part, colour in by_protocol(funnel):
         pct = part["pct_of_assessed"].to_numpy(dtype=float)
@@ -158,10 +161,10 @@ def funnel_chart(funnel: pd.DataFrame, *, title: str | None = None) -> go.Figure
                 cliponaxis=False,
                 customdata=pct,
                 hovertemplate=(
-                    f"<b>{name}</b><br>%{{y}}: n = %{{x}} (%{{customdata:.0f}}% of those "
-                    "assessed)<extra></extra>"
+                    f"<b>{plot_text(name)}</b><br>%{{y}}: n = %{{x}} (%{{customdata:.0f}}% of "
+                    "those assessed)<extra></extra>"
                 ),
-                name=name,
+                name=plot_text(name),
                 meta={"role": "step", "protocol": name},
             )
         )

@@ -24,6 +24,7 @@ from dashboard.chart_style import (
     severity_bands,
     style,
 )
+from dashboard.safe_text import plot_text, plot_texts
 from data.instruments import Instrument
 
 #: Above this many points, scatter plots switch to WebGL so the browser stays responsive.
@@ -53,7 +54,7 @@ def jacobson_chart(
     ``threshold``: points of reliable change (one number, or one per protocol: then each
     protocol's band edges are drawn as dotted lines in its colour).
     """
-    key = instrument.key
+    key = plot_text(instrument.key)
     title = title or f"{key}: baseline against end of treatment"
     x_title = score_axis_title(instrument, "score at baseline")
     y_title = score_axis_title(instrument, "score at end of treatment")
@@ -93,7 +94,7 @@ def jacobson_chart(
                         line={"color": colours[str(name)], "dash": "dot", "width": 1},
                         hoverinfo="skip",
                         showlegend=sign == 1,
-                        name=f"{name}: ± {t:.1f} points (reliable change)",
+                        name=f"{plot_text(name)}: ± {t:.1f} points (reliable change)",
                         meta={"role": "band_edge", "protocol": str(name)},
                     )
                 )
@@ -120,13 +121,13 @@ def jacobson_chart(
                 y=part["eot"],
                 mode="markers",
                 marker={"color": colour, "size": 7, "opacity": 0.6},
-                customdata=np.c_[part["patient_id"].astype(str), change],
+                customdata=np.c_[plot_texts(part["patient_id"]), change],
                 hovertemplate=(
-                    f"<b>%{{customdata[0]}}</b> ({name}, one of n = {len(part)})<br>baseline "
-                    "%{x:g}, end of treatment %{y:g}<br>change %{customdata[1]:+.1f} points"
-                    "<extra></extra>"
+                    f"<b>%{{customdata[0]}}</b> ({plot_text(name)}, one of n = {len(part)})<br>"
+                    "baseline %{x:g}, end of treatment %{y:g}<br>change %{customdata[1]:+.1f} "
+                    "points<extra></extra>"
                 ),
-                name=f"{name} (n = {len(part)})",
+                name=f"{plot_text(name)} (n = {len(part)})",
                 meta={"role": "patients", "protocol": name},
             )
         )
@@ -176,9 +177,10 @@ def waterfall_chart(
 
     ``changes``: patient_id, protocol, change (points, positive = better).
     """
-    title = title or f"{instrument.key}: change from baseline to end of treatment, per patient"
+    key = plot_text(instrument.key)
+    title = title or f"{key}: change from baseline to end of treatment, per patient"
     x_title = "Patients, sorted from most improved to most worsened (rank)"
-    y_title = f"{instrument.key} change (points; + = better)"
+    y_title = f"{key} change (points; + = better)"
     if changes is None or changes.empty:
         return empty_figure(
             title, "No paired patients under the current filters.", x_title, y_title
@@ -192,12 +194,12 @@ def waterfall_chart(
                 x=part["rank"],
                 y=part["change"],
                 marker={"color": colour, "line": {"width": 0}},
-                customdata=part["patient_id"].astype(str),
+                customdata=plot_texts(part["patient_id"]).to_numpy(),
                 hovertemplate=(
-                    f"<b>%{{customdata}}</b> ({name})<br>change %{{y:+.1f}} points<br>"
+                    f"<b>%{{customdata}}</b> ({plot_text(name)})<br>change %{{y:+.1f}} points<br>"
                     f"rank %{{x}} of {len(data)}<extra></extra>"
                 ),
-                name=f"{name} (n = {len(part)})",
+                name=f"{plot_text(name)} (n = {len(part)})",
                 meta={"role": "change", "protocol": name},
             )
         )
@@ -210,7 +212,7 @@ def waterfall_chart(
         if t is None or not np.isfinite(t):
             continue
         colour = REFERENCE if name == "all" else colours[name]
-        who = "" if name == "all" else f"{name}: "
+        who = "" if name == "all" else f"{plot_text(name)}: "
         fig.add_hline(
             y=t,
             line={"color": colour, "dash": "dash", "width": 1},
@@ -241,7 +243,7 @@ def patient_chart(
     ``rows``: session, day, phase, score (and optionally flag). ``x``: "day" (days since
     baseline) or "session"; follow-up assessments have no session and appear on "day" only.
     """
-    key = instrument.key
+    key = plot_text(instrument.key)
     title = title or f"{key} scores"
     x_title = "Days since baseline (days)" if x == "day" else "Session number (0 = baseline)"
     y_title = score_axis_title(instrument)
@@ -262,7 +264,7 @@ def patient_chart(
         if lab.startswith("S"):
             fig.add_vline(x=sx, line={"color": "#999999", "dash": "dot", "width": 1})
     phases = data["phase"].astype(str).map(_PHASE_SYMBOL).fillna("circle")
-    band = instrument.severity(data["score"]).fillna("").astype(str)
+    band = plot_texts(instrument.severity(data["score"]).fillna(""))
     fig.add_trace(
         go.Scatter(
             x=xs,

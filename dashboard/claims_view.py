@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 
 from analysis.claims import CLAIM_TEXT, ClaimResult
+from dashboard.safe_text import md_escape
 
 #: Short names of the claims, in the order ``evaluate_claims`` gives them.
 SHORT_NAMES = {
@@ -169,14 +170,15 @@ def badge(verdict: str) -> str:
 
 def scorecard_markdown(results: Sequence[ClaimResult], instruments: Sequence[str]) -> str:
     """The scorecard as one Markdown table: a row per claim, a column per instrument, each cell
-    a verdict badge and the estimate with its CI; "·" where a claim does not apply."""
+    a verdict badge and the estimate with its CI; "·" where a claim does not apply. Instrument
+    names come from files and are escaped (``safe_text.md_escape``)."""
     cells: dict[tuple[str, str], str] = {}
     for r in results:
         est = estimate_text(r, short=True)
         cells[(r.id, r.instrument or "all")] = badge(r.verdict) + ("" if est == "–" else f" {est}")
     cols = [i for i in instruments if any(c == i for _, c in cells)]
     cols += sorted({c for _, c in cells} - set(cols))
-    header = "| Claim | " + " | ".join(cols) + " |"
+    header = "| Claim | " + " | ".join(md_escape(c) for c in cols) + " |"
     rule = "|---|" + "|".join("---" for _ in cols) + "|"
     rows = []
     for claim in dict.fromkeys(r.id for r in results):

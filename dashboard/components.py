@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 
 import plotly.graph_objects as go
@@ -12,13 +11,7 @@ import streamlit as st
 
 from dashboard.chart_style import is_empty_figure
 from dashboard.claims_view import VERDICTS, detail_lines, estimate_text
-
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-
-
-def md_escape(text: object) -> str:
-    """Text from a user's file, safe to show inside Markdown (no links, images or styling)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+from dashboard.safe_text import md_escape  # pages call ui.md_escape on every label they show
 
 
 def problem_list(problems, limit: int = 30) -> None:
@@ -138,21 +131,22 @@ def verdict_card(result) -> None:
         scope = " · ".join(
             str(x) for x in (result.instrument, result.group) if x and x != "all patients"
         )
-        st.markdown(f"**{scope or 'All instruments'}**")
+        st.markdown(f"**{md_escape(scope) if scope else 'All instruments'}**")
         verdict_badge(result.verdict)
         if result.verdict == "not testable":
-            st.markdown(f"Not testable: {result.caveats[0] if result.caveats else ''}")
+            why = result.caveats[0] if result.caveats else ""
+            st.markdown(f"Not testable: {md_escape(why)}")
         else:
             st.markdown(estimate_text(result))
             for line in detail_lines(result):
-                st.caption(line)
+                st.caption(md_escape(line))
         if result.test:
-            st.caption(f"**Test:** {result.test}")
+            st.caption(f"**Test:** {md_escape(result.test)}")
         caveats = result.caveats[1:] if result.verdict == "not testable" else result.caveats
         if caveats:
             with st.expander(f"Caveats ({len(caveats)})"):
                 for c in caveats:
-                    st.markdown(f"- {c}")
+                    st.markdown(f"- {md_escape(c)}")
 
 
 def instrument_picker(labels, registry, *, key: str, container=st) -> str:
@@ -162,8 +156,8 @@ def instrument_picker(labels, registry, *, key: str, container=st) -> str:
 
     instruments = instrument_order(labels, registry)
     default = "PHQ-9" if "PHQ-9" in instruments else instruments[0]
-    chosen = container.segmented_control(
-        "Instrument", instruments, default=default, key=key, required=True
+    chosen = container.segmented_control(  # its options are Markdown: keys come from files
+        "Instrument", instruments, default=default, key=key, required=True, format_func=md_escape
     )
     return chosen or default
 
@@ -183,6 +177,7 @@ def chart(fig: go.Figure, key: str | None = None) -> None:
 
 
 def filters_caption(description: str, n_patients: int | None = None) -> None:
-    """A one-line reminder of the filters in force under a page title."""
+    """A one-line reminder of the filters in force under a page title (``description`` names
+    protocols, sites and routes as the files spell them, so it is shown escaped)."""
     who = f"{n_patients} patients" if n_patients is not None else ""
-    st.caption(" · ".join(x for x in (f"Filters: {description}", who) if x))
+    st.caption(" · ".join(x for x in (f"Filters: {md_escape(description)}", who) if x))

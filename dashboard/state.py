@@ -26,6 +26,7 @@ from dashboard.compute import (
     patient_attributes,
     patient_positions,
 )
+from dashboard.safe_text import md_escape
 from data.errors import ReliefCheckError
 from data.instruments import Registry, load_registry
 from data.store import Store, default_db_url, open_store
@@ -84,10 +85,21 @@ def _store_url() -> str:
     return default_db_url()
 
 
+def _secret_keys() -> dict[str, str]:
+    """The practice's keys from Streamlit secrets (``[reliefcheck] id_key``, ``anchor_key``),
+    when the deployment gives them there; else the store looks in the environment and its key
+    file (docs/store.md)."""
+    try:
+        section = st.secrets.get("reliefcheck", {})
+    except Exception:  # no secrets file (the usual case) or an unreadable one
+        return {}
+    return {k: str(section[k]) for k in ("id_key", "anchor_key") if section.get(k)}
+
+
 @st.cache_resource(show_spinner=False)
 def _open_store(url: str) -> Store:
     """The outcome store at ``url``, opened (and created or upgraded) once per process."""
-    return open_store(url)
+    return open_store(url, **_secret_keys())
 
 
 def store() -> Store:
@@ -251,7 +263,8 @@ def banner(ref: DataRef) -> None:
     if ref.is_demo:
         st.warning(
             f"**Synthetic demo data**: {ref.n_patients} made-up patients, not real outcomes. "
-            f"{ref.note} Upload your practice's export on the Upload page to see your own data.",
+            f"{md_escape(ref.note)} Upload your practice's export on the Upload page to see "
+            "your own data.",
             icon=":material/science:",
         )
 

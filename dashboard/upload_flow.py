@@ -9,7 +9,6 @@ dict goes back to ``data.ingest.load_export(mapping=...)``.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -19,7 +18,7 @@ from data.errors import UnusableFileError
 from data.headers import CANONICAL, display_headers
 from data.instruments import Registry
 from data.read_csv import read_csv_grid
-from data.read_xlsx import read_xlsx_grid
+from data.read_xlsx import read_xlsx_grid, sheet_names
 from data.readers import detect_mapping
 from data.schema import item_column
 
@@ -59,17 +58,8 @@ def is_workbook(data: bytes) -> bool:
 
 def xlsx_sheets(data: bytes) -> list[str]:
     """The sheet names of an .xlsx workbook, in order; [] when it cannot be opened (reading the
-    file then reports why)."""
-    import openpyxl
-
-    try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
-    except Exception:  # a damaged workbook: load_export says so in the clinician's words
-        return []
-    try:
-        return list(wb.sheetnames)
-    finally:
-        wb.close()
+    file then reports why). The archive is checked first (data/limits.py)."""
+    return sheet_names(data)
 
 
 def file_columns(data: bytes, registry: Registry, *, sheet: str | int | None = None) -> FileColumns:

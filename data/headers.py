@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from data.errors import Problem
 from data.instruments import Registry
+from data.privacy_values import identifying_texts
 from data.schema import item_column
 from data.vocabulary import vocabulary
 
@@ -83,6 +84,7 @@ class Grid:
     sheet: str | None = None
     sheets: tuple[str, ...] = ()
     notes: tuple[Problem, ...] = ()
+    preamble: tuple[str, ...] = ()  # text of the cells above the header row (a sheet's title)
 
 
 @dataclass(frozen=True)
@@ -269,7 +271,10 @@ def plan_columns(
         problems.append(
             Problem(
                 "No column holds the patient id. The columns found are: "
-                + ", ".join(f"'{n}'" for n in names[:15])
+                + ", ".join(
+                    "(a header holding personal details)" if hidden else f"'{n}'"
+                    for n, hidden in zip(names[:15], identifying_texts(names[:15]), strict=True)
+                )
                 + (" …" if len(names) > 15 else "")
                 + ".",
                 "Rename the column with the pseudonymous patient ids to 'patient_id' (or "

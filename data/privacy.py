@@ -1,21 +1,19 @@
-"""Privacy gate (SPEC section 8): an export that names people or holds direct identifiers is
-refused as a whole, before anything from it is checked or stored.
+"""Privacy gate (SPEC section 8; docs/validation.md): an export that names people or holds
+direct identifiers is refused as a whole, before anything from it is checked or stored.
 
-Two checks, both on the file as read:
+Three checks, all on the file as read:
 
-* **headers**: a column whose header names a person or a direct identifier (name, email,
-  phone, address, postcode, date of birth, SSN, MRN, insurance or NHS number …). Headers are
-  compared word by word, case- and punctuation-blind ("Date of Birth", "date_of_birth" and
-  "DateOfBirth" are one header). "name" is an identifier unless the word before it names a
-  thing rather than a person ("Instrument name", "Site name", "Protocol name" are allowed;
-  "Name", "Patient name" and "Clinician name" are not). "clinician", "site" and the like are
-  pseudonymous labels and are allowed.
-* **values**: any cell that looks like an email address, a phone number or a US social
-  security number. Phone numbers are recognised by their shape: a leading "+" and 9–15
-  digits, a North American 3-3-4 group with separators, or a national number starting with 0
-  then a non-zero digit and 10–11 digits in all (07700 900123, 020 7946 0958). A bare run of
-  digits not starting with 0 is not taken for a phone number, so numeric patient ids, scores,
-  day counts and dates (2024-03-05, 05/03/2024 14:30) pass.
+* **headers** (``data.privacy_headers``): a column whose header names a person or a direct
+  identifier, in English, German, French or Spanish, abbreviated or not ("Pt_Nm", "D.O.B.",
+  "Med Rec #", "Vorname", "Teléfono", "First", "Contact" …). "Instrument name", "Site name",
+  "clinician", "site", "last session" and the like are allowed.
+* **values** (``data.privacy_values``): emails, phone numbers (with or without separators),
+  SSNs, NHS numbers (by their check digit), "DOB …", "patient Jane Smith", street addresses
+  and postcodes, dates in free-text columns, and a patient_id or clinician that is a name.
+  Numeric ids of up to 8 digits (zero padding aside) pass.
+* **text above the header** (``RawTable.preamble``: the title rows of a workbook that the
+  reader skipped) and the header cells themselves: emails, phone numbers, "DOB …", names after
+  "patient"/"Mr"/"Dr", addresses.
 
 Each column is scanned once per distinct value, with regular expressions run by pyarrow.
 Problems name the column and one example row, never the identifying value itself.
@@ -23,8 +21,7 @@ Problems name the column and one example row, never the identifying value itself
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -32,175 +29,28 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from data.errors import Problem
+from data.privacy_headers import header_words, identifier_kind
+from data.privacy_values import DATED_TEXT, DATES, LONG_NUMBERS, PERSON, classify, rules_for
 from data.readers import RawTable
+from data.schema import item_columns
+
+__all__ = [
+    "find_identifiers",
+    "header_words",
+    "identifier_kind",
+    "looks_identifying",
+    "plain_number_suspects",
+    "preamble_problems",
+]
 
 TEXT = pd.StringDtype("pyarrow")
 
-# -- headers --------------------------------------------------------------------------------
+#: A plain decimal number (digits, at most one decimal point, a leading minus) can only match
+#: a value rule if it has at least this many characters: a run of 9 digits, or a national
+#: phone number (0, then at least nine more digits).
+_PLAIN_NUMBER_SUSPECT_LENGTH = 9
 
-#: Single words that make a header an identifier, with what the column would hold.
-_ID_WORDS: dict[str, str] = {
-    **dict.fromkeys(
-        [
-            "name",
-            "names",
-            "surname",
-            "surnames",
-            "forename",
-            "forenames",
-            "firstname",
-            "lastname",
-            "fullname",
-            "givenname",
-            "familyname",
-            "middlename",
-            "maidenname",
-            "patientname",
-            "clientname",
-            "username",
-            "initials",
-        ],
-        "people's names",
-    ),
-    **dict.fromkeys(["email", "emails", "emailaddress", "mail"], "email addresses"),
-    **dict.fromkeys(
-        ["phone", "phones", "telephone", "tel", "mobile", "cellphone", "phonenumber", "fax"],
-        "phone numbers",
-    ),
-    **dict.fromkeys(["address", "addresses", "street", "homeaddress"], "postal addresses"),
-    **dict.fromkeys(["postcode", "postcodes", "zip", "zipcode"], "postcodes or ZIP codes"),
-    **dict.fromkeys(["dob", "birthdate", "birthday", "dateofbirth"], "dates of birth"),
-    **dict.fromkeys(["ssn", "socialsecuritynumber"], "social security numbers"),
-    **dict.fromkeys(["mrn"], "medical record numbers"),
-    **dict.fromkeys(["nhsnumber", "nhsno"], "NHS numbers"),
-    **dict.fromkeys(["passport"], "passport numbers"),
-}
-
-#: Word sequences that make a header an identifier (matched as consecutive words).
-_ID_PHRASES: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("date", "of", "birth"), "dates of birth"),
-    (("birth", "date"), "dates of birth"),
-    (("social", "security"), "social security numbers"),
-    (("social", "insurance"), "social insurance numbers"),
-    (("national", "insurance"), "national insurance numbers"),
-    (("medical", "record"), "medical record numbers"),
-    (("health", "record"), "medical record numbers"),
-    (("hospital", "number"), "hospital numbers"),
-    (("chart", "number"), "medical record numbers"),
-    (("nhs", "number"), "NHS numbers"),
-    (("nhs", "no"), "NHS numbers"),
-    (("nhs", "id"), "NHS numbers"),
-    (("chi", "number"), "CHI numbers"),
-    (("insurance", "id"), "insurance numbers"),
-    (("insurance", "number"), "insurance numbers"),
-    (("insurance", "no"), "insurance numbers"),
-    (("insurance", "card"), "insurance numbers"),
-    (("member", "id"), "insurance member ids"),
-    (("member", "number"), "insurance member ids"),
-    (("policy", "number"), "insurance policy numbers"),
-    (("post", "code"), "postcodes or ZIP codes"),
-    (("postal", "code"), "postcodes or ZIP codes"),
-    (("zip", "code"), "postcodes or ZIP codes"),
-    (("cell", "number"), "phone numbers"),
-    (("contact", "number"), "phone numbers"),
-)
-
-#: Words before "name" that make it the name of a thing, not of a person.
-_THING_WORDS = frozenset(
-    [
-        "instrument",
-        "measure",
-        "scale",
-        "questionnaire",
-        "form",
-        "survey",
-        "assessment",
-        "test",
-        "site",
-        "clinic",
-        "location",
-        "office",
-        "protocol",
-        "program",
-        "programme",
-        "track",
-        "arm",
-        "pathway",
-        "route",
-        "drug",
-        "medication",
-        "file",
-        "sheet",
-        "study",
-        "practice",
-        "organisation",
-        "organization",
-        "org",
-        "group",
-        "cohort",
-        "item",
-        "variable",
-        "field",
-        "column",
-        "facility",
-        "center",
-        "centre",
-        "product",
-        "treatment",
-        "device",
-        "team",
-    ]
-)
-
-
-def header_words(header: object) -> list[str]:
-    """The words of a header, lower-case: 'DateOfBirth' and 'date_of_birth' → date, of, birth."""
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(header))
-    return re.findall(r"[a-z]+|\d+", spaced.lower())
-
-
-def identifier_kind(header: object) -> str | None:
-    """What identifying content a header announces ('phone numbers', …), or None."""
-    words = header_words(header)
-    for i, word in enumerate(words):
-        kind = _ID_WORDS.get(word)
-        if kind is None:
-            continue
-        if word == "name" and i > 0 and words[i - 1] in _THING_WORDS:
-            continue
-        if word == "mail" and i > 0 and words[i - 1] not in ("e",):
-            continue
-        return kind
-    for phrase, kind in _ID_PHRASES:
-        k = len(phrase)
-        if any(tuple(words[i : i + k]) == phrase for i in range(len(words) - k + 1)):
-            return kind
-    return None
-
-
-# -- values ---------------------------------------------------------------------------------
-
-# The patterns run in pyarrow (RE2: no look-around), so a word boundary is written as "start
-# of text or a character that cannot continue a number".
-_BEFORE = r"(?:^|[^0-9/.:,+\-])"
-_AFTER = r"(?:$|[^0-9/.:,\-])"
-_VALUE_PATTERNS: tuple[tuple[str, str], ...] = (
-    ("email addresses", r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"),
-    ("social security numbers", _BEFORE + r"\d{3}(?:-\d{2}-| \d{2} )\d{4}" + _AFTER),
-    ("phone numbers", r"(?:^|[^0-9A-Za-z+])\+(?:\d[ ().\-]{0,2}){8,14}\d" + r"(?:$|[^0-9])"),
-    ("phone numbers", _BEFORE + r"\(?\d{3}\)?[ .\-]\d{3}[ .\-]\d{4}" + _AFTER),
-    ("phone numbers", _BEFORE + r"\(\d{3}\) ?\d{3}[ .\-]?\d{4}" + _AFTER),
-    ("phone numbers", _BEFORE + r"0[1-9](?:[ .\-]?\d){8,9}" + _AFTER),
-)
-
-_ANY_PATTERN = "|".join(f"(?:{pattern})" for _, pattern in _VALUE_PATTERNS)
-
-#: Of the patterns above, the only one a plain decimal number (digits, at most one decimal
-#: point, a leading minus) can match is the national phone number, and only from its first
-#: character: a 0 then at least nine more digits (SSNs and North American numbers need two
-#: separators, the others "@", "+" or "(").
-_PLAIN_NUMBER_SUSPECT_PREFIX, _PLAIN_NUMBER_SUSPECT_LENGTH = "0", 10
-
+_STORED = "ReliefCheck accepts anonymised data only, so nothing from this file was stored."
 _FIX_COLUMN = (
     "Delete this column from the export (ReliefCheck needs only pseudonymous ids such as "
     "P-0012), then upload the file again."
@@ -209,24 +59,24 @@ _FIX_VALUES = (
     "Delete this column, or replace these values with pseudonymous ids (such as P-0012), "
     "then upload the file again."
 )
-
-
-def _looks_identifying(values: pd.Series) -> dict[str, np.ndarray]:
-    """For each kind of identifier, a mask over ``values`` of the values that look like one.
-
-    One pass with all patterns at once finds the few candidates; only those are sorted by kind.
-    """
-    anything = values.str.contains(_ANY_PATTERN, regex=True).fillna(False).to_numpy(dtype=bool)
-    found: dict[str, np.ndarray] = {}
-    candidates = values[anything]
-    for kind, pattern in _VALUE_PATTERNS:
-        hit = np.zeros(len(values), dtype=bool)
-        if anything.any():
-            hit[anything] = (
-                candidates.str.contains(pattern, regex=True).fillna(False).to_numpy(dtype=bool)
-            )
-        found[kind] = found[kind] | hit if kind in found else hit
-    return found
+_FIX_BY_KIND = {
+    DATES: (
+        "Delete this column, or take the dates out of it (the assessment date belongs in the "
+        "date column; a date of birth has no place in the export), then upload the file again."
+    ),
+    LONG_NUMBERS: (
+        "Delete this column, or replace these values with pseudonymous ids (such as P-0012, or "
+        "numbers of at most 8 digits), then upload the file again."
+    ),
+}
+_FIX_PREAMBLE = (
+    "Delete the title rows above the header row (or the identifying text in them) in the "
+    "spreadsheet, then upload the file again."
+)
+_FIX_HEADER_TEXT = (
+    "Delete any title line above the header row, and rename the column so that its header "
+    "holds no personal details, then upload the file again."
+)
 
 
 def plain_number_suspects(text: pa.ChunkedArray) -> pd.Series:
@@ -236,8 +86,19 @@ def plain_number_suspects(text: pa.ChunkedArray) -> pd.Series:
     long = pc.greater_equal(pc.binary_length(text), _PLAIN_NUMBER_SUSPECT_LENGTH)
     if not pc.any(long).as_py():
         return pd.Series([], dtype=TEXT)
-    suspect = pc.and_(long, pc.starts_with(text, _PLAIN_NUMBER_SUSPECT_PREFIX))
-    return pd.Series(pc.unique(text.filter(suspect)).to_pandas(), dtype=TEXT)
+    return pd.Series(pc.unique(text.filter(long)).to_pandas(), dtype=TEXT)
+
+
+def looks_identifying(values: pd.Series) -> dict[str, np.ndarray]:
+    """For each kind of identifier found, a mask over ``values`` of the values that look like
+    one, by the strictest rules (those for patient ids: names and dates included). For text
+    outside a table, such as an uploaded file's name."""
+    found = classify(pa.array(pd.Series(values, dtype=TEXT).array), PERSON)
+    kinds = np.array([rule.kind for rule in PERSON], dtype=object)
+    return {
+        kind: np.isin(found, np.flatnonzero(kinds == kind))
+        for kind in dict.fromkeys(kinds[np.unique(found[found >= 0])])
+    }
 
 
 def _first_row(column: pd.Series, bad_values: pd.Series, source_row: pd.Series) -> int | None:
@@ -249,10 +110,77 @@ def _first_row(column: pd.Series, bad_values: pd.Series, source_row: pd.Series) 
     return int(source_row.iloc[int(np.argmax(hits))])
 
 
+def _column_problem(header: str, kind: str) -> Problem:
+    return Problem(
+        message=f"This column's name says it holds {kind}, which identify a person; {_STORED}",
+        fix=_FIX_COLUMN,
+        column=header,
+    )
+
+
+def _value_problem(header: str, kind: str, row: int | None) -> Problem:
+    where = f" (the first is in row {row})" if row is not None else ""
+    return Problem(
+        message=(
+            f"This column holds values that look like {kind}{where}, which identify a person; "
+            f"{_STORED}"
+        ),
+        fix=_FIX_BY_KIND.get(kind, _FIX_VALUES),
+        row=row,
+        column=header,
+    )
+
+
+def _text_kinds(texts: list[str]) -> list[tuple[int, str]]:
+    """(position, kind) of each text that holds an identifier, by the header/title rules."""
+    found = classify(pa.array(texts, pa.string()), DATED_TEXT)
+    return [(int(i), DATED_TEXT[found[i]].kind) for i in np.flatnonzero(found >= 0)]
+
+
+def preamble_problems(texts: Iterable[object]) -> list[Problem]:
+    """Problems for identifying text in the rows above a file's header row (a workbook's title
+    rows, which the reader skips): one per kind, without the text itself. ``texts`` are the
+    cells' text, in sheet order; blanks are ignored."""
+    cells = [str(t).strip() for t in texts if t is not None and str(t).strip()]
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for _, kind in _text_kinds(cells):
+        if kind in seen:
+            continue
+        seen.add(kind)
+        problems.append(
+            Problem(
+                message=(
+                    f"The rows above the header row hold text that looks like {kind}, which "
+                    f"identify a person; {_STORED}"
+                ),
+                fix=_FIX_PREAMBLE,
+            )
+        )
+    return problems
+
+
+def _header_text_problems(headers: list[str]) -> list[Problem]:
+    """Problems for header cells that themselves hold an identifier (an email, a phone number
+    …), one per kind: in a CSV, a title line above the header is read as the header."""
+    kinds = dict.fromkeys(kind for _, kind in _text_kinds(headers))
+    return [
+        Problem(
+            message=(
+                f"A column header holds text that looks like {kind}, which identify a person; "
+                f"{_STORED}"
+            ),
+            fix=_FIX_HEADER_TEXT,
+        )
+        for kind in kinds
+    ]
+
+
 def find_identifiers(
     raw: RawTable, distinct: Mapping[str, pd.Series] | None = None
 ) -> list[Problem]:
-    """Every column of ``raw`` that names a person or holds identifier-like values.
+    """Every column of ``raw`` that names a person or holds identifier-like values, and any
+    identifying text above the header row.
 
     One Problem per column and kind, naming the column as the file spells it and, for values,
     the first row where one occurs (the value itself is not repeated). An empty list means the
@@ -265,46 +193,32 @@ def find_identifiers(
         source_row = frame["source_row"]
     else:
         source_row = pd.Series(np.arange(2, len(frame) + 2), index=frame.index)
-    problems: list[Problem] = []
-    for col in frame.columns:
-        if col == "source_row":
-            continue
-        header = raw.origin.get(str(col), str(col))
-        kind = identifier_kind(header) or identifier_kind(col)
+    items = set(item_columns(frame))
+    problems = preamble_problems(raw.preamble)
+    columns = [c for c in frame.columns if c != "source_row"]
+    headers = [raw.origin.get(str(c), str(c)) for c in columns]
+    header_kinds = [
+        identifier_kind(h) or identifier_kind(c) for h, c in zip(headers, columns, strict=True)
+    ]
+    unflagged = [h for h, kind in zip(headers, header_kinds, strict=True) if kind is None]
+    problems += _header_text_problems(unflagged)
+    for col, header, kind in zip(columns, headers, header_kinds, strict=True):
         if kind is not None:
-            problems.append(
-                Problem(
-                    message=(
-                        f"This column's name says it holds {kind}, which identify a person; "
-                        "ReliefCheck accepts anonymised data only, so nothing from this file "
-                        "was stored."
-                    ),
-                    fix=_FIX_COLUMN,
-                    column=header,
-                )
-            )
+            problems.append(_column_problem(header, kind))
             continue
         if col in distinct:
             uniques = pd.Series(distinct[col], dtype=TEXT).dropna()
         else:
-            uniques = pd.Series(pd.factorize(frame[col])[1], dtype=TEXT).str.strip()
+            uniques = pd.Series(pd.factorize(frame[col])[1], dtype=TEXT).str.strip().dropna()
         if uniques.empty:
             continue
-        for kind, mask in _looks_identifying(uniques).items():
-            if not mask.any():
-                continue
-            row = _first_row(frame[col], uniques[mask], source_row)
-            where = f" (the first is in row {row})" if row is not None else ""
-            problems.append(
-                Problem(
-                    message=(
-                        f"This column holds values that look like {kind}{where}, which "
-                        "identify a person; ReliefCheck accepts anonymised data only, so "
-                        "nothing from this file was stored."
-                    ),
-                    fix=_FIX_VALUES,
-                    row=row,
-                    column=header,
-                )
-            )
+        rules = rules_for(str(col), header_words(header), item=col in items)
+        found = classify(pa.array(uniques.array), rules)
+        if not (found >= 0).any():
+            continue
+        kinds = np.array([rule.kind for rule in rules], dtype=object)
+        for kind in dict.fromkeys(kinds[np.unique(found[found >= 0])]):
+            same = np.isin(found, np.flatnonzero(kinds == kind))
+            row = _first_row(frame[col], uniques[same], source_row)
+            problems.append(_value_problem(header, kind, row))
     return problems

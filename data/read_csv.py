@@ -7,7 +7,8 @@ naming the row. Only the first 64 KB are sampled for detection; a UTF-8 file is 
 by pyarrow. Delimiters: comma, semicolon or tab, chosen by counting them outside quotes on the
 header line and the lines after it. ``source_row`` is the record's index + 2 (the header is row
 1), which is the spreadsheet row also when a quoted value spans several lines, and blank lines
-keep their row numbers.
+keep their row numbers. A header or row of more than ``MAX_COLUMNS`` values, or a row longer
+than ``MAX_CSV_ROW_BYTES``, is refused with a message naming it (data/limits.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from charset_normalizer import from_bytes
 
 from data.errors import Problem, UnusableFileError
 from data.headers import Grid, display_headers
+from data.limits import MAX_COLUMNS, MAX_CSV_ROW_BYTES
 
 SAMPLE_BYTES = 64 * 1024
 DELIMITERS = (",", ";", "\t")
@@ -190,7 +192,7 @@ def _arrow_grid(buf: pa.Buffer, delimiter: str, n_cols: int, quoted: bool) -> pa
     names = [f"c{i}" for i in range(n_cols)]
     return pacsv.read_csv(
         pa.BufferReader(buf),
-        read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 22),
+        read_options=pacsv.ReadOptions(column_names=names, block_size=MAX_CSV_ROW_BYTES),
         parse_options=pacsv.ParseOptions(
             delimiter=delimiter, ignore_empty_lines=False, newlines_in_values=quoted
         ),
@@ -209,6 +211,8 @@ def _python_grid(text: str, delimiter: str) -> tuple[pa.Table, list[Problem]]:
     width = len(rows[0]) if rows else 0
     notes: list[Problem] = []
     for i, row in enumerate(rows[1:], start=2):
+        if len(row) > MAX_COLUMNS:
+            raise _too_wide(len(row), i)
         extra = [v for v in row[width:] if v.strip()]
         if extra:
             width = max(width, len(row))
@@ -228,6 +232,42 @@ def _python_grid(text: str, delimiter: str) -> tuple[pa.Table, list[Problem]]:
         [pa.array(c, pa.string()) for c in cols], names=[f"c{j}" for j in range(width)]
     )
     return table, notes
+
+
+def _too_wide(n: int, row: int | None = None, more: bool = False) -> UnusableFileError:
+    what = "The header row" if row is None else "This row"
+    return UnusableFileError(
+        [
+            Problem(
+                f"{what} has {n:,}{' or more' if more else ''} columns; ReliefCheck reads files "
+                f"of up to {MAX_COLUMNS:,} columns.",
+                "Export only the columns ReliefCheck uses (patient id, instrument or "
+                "questionnaire scores, session, day or date, and the optional ones), or check "
+                "that the values are separated by commas, semicolons or tabs.",
+                row=row,
+            )
+        ]
+    )
+
+
+def _long_row(payload: bytes) -> UnusableFileError:
+    """The error for a row longer than MAX_CSV_ROW_BYTES (the parser's block), naming it."""
+    a = np.frombuffer(payload, dtype=np.uint8)
+    ends = np.flatnonzero(a == 10) if payload.find(b"\n") >= 0 else np.flatnonzero(a == 13)
+    gaps = np.diff(np.concatenate(([-1], ends, [len(a)])))
+    line = int(np.argmax(gaps > MAX_CSV_ROW_BYTES)) + 1 if (gaps > MAX_CSV_ROW_BYTES).any() else 0
+    return UnusableFileError(
+        [
+            Problem(
+                f"{'This' if line else 'A'} row is longer than {MAX_CSV_ROW_BYTES // 2**20} MB; "
+                f"ReliefCheck reads rows of up to {MAX_CSV_ROW_BYTES // 2**20} MB (a row of a "
+                "scores export is a few hundred characters).",
+                "Check that the file has one line per row (open it in a spreadsheet program and "
+                "save it again as 'CSV UTF-8'), and leave out columns of long free text.",
+                row=line or None,
+            )
+        ]
+    )
 
 
 def _needs_trim(payload: bytes, body_start: int, delimiter: str) -> bool:
@@ -352,18 +392,28 @@ def read_csv_grid(data: bytes, encoding: str | None = None) -> Grid:
         text_head = text_head[skip:]
     delimiter = sep or detect_delimiter(text_head)
     header = next(csv.reader(io.StringIO(text_head, newline=""), delimiter=delimiter), [])
+    if len(header) > MAX_COLUMNS:  # counted in the sample: more when the line goes on
+        raise _too_wide(len(header), more="\n" not in text_head and "\r" not in text_head)
     quoted = b'"' in payload
     try:
         table = _arrow_grid(pa.py_buffer(payload), delimiter, max(len(header), 1), quoted)
     except pa.ArrowInvalid as exc:
         if "UTF8" in str(exc) and encoding in ("utf-8", "utf-8-sig"):
             return read_csv_grid(data, "utf-8+cp1252")
+        if "straddl" in str(exc) or "block" in str(exc):
+            raise _long_row(payload) from None
         if "columns" not in str(exc):
-            raise
+            raise _unusable(
+                "ReliefCheck could not split this file into rows and columns.",
+                "Open it in a spreadsheet program, save it again as 'CSV UTF-8', and upload "
+                "that file.",
+            ) from exc
         table, ragged = _python_grid(payload.decode("utf-8-sig"), delimiter)
         notes += ragged
     if offsets:
         notes += _mixed_notes(text, offsets, delimiter, display_headers(header))
+    if table.num_columns > MAX_COLUMNS:
+        raise _too_wide(table.num_columns)
     head_row = [
         table.column(i)[0].as_py() if table.num_rows else None for i in range(table.num_columns)
     ]

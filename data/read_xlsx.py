@@ -1,31 +1,41 @@
-"""Excel workbooks → ``Grid`` (SPEC section 2), via openpyxl in read-only mode.
+"""Excel workbooks → ``Grid`` (SPEC section 2), via python-calamine.
 
-Formulas give their cached values (what Excel last showed); a text cell that starts with "="
-stays text. Date cells become ISO text (``2024-03-05``, or ``2024-03-05T14:30:00`` with a
-time); whole numbers lose their ".0". ``source_row`` is the row number Excel shows. The header
-is the first row, or, when a title sits above it, the first of the top rows with a patient id
-column.
+Before anything is parsed, the archive is checked (data.xlsx_archive: parts, unzipped sizes,
+growth, checksums) and so is each sheet's XML before that sheet is read (data.xlsx_scan:
+columns, cells, cell length, text): past a limit (data.limits) the file is refused with a
+message. A sheet is read to its last cell holding a value, whatever its ``<dimension>`` says.
+
+Formulas give their cached values (what Excel last showed); a formula never computed is
+blank; a text cell that starts with "=" stays text; an error value stays as Excel shows it
+(``#N/A``). Date cells become ISO text (``2024-03-05``, or ``2024-03-05T14:30:00`` with a time);
+whole numbers lose their ".0". ``source_row`` is the row number Excel shows. The header is the
+first row, or, when a title sits above it, the first of the top rows with a patient id column;
+the text of the rows above it is kept as ``preamble`` (the privacy gate reads it).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
-import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
+from itertools import chain, islice
+from operator import itemgetter
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from data.errors import Problem, UnusableFileError
 from data.headers import Grid, classify_header, display_headers, parse_target
 from data.instruments import Registry
+from data.xlsx_archive import FIX_RESAVE, Archive, damaged, open_archive, unusable
+from data.xlsx_scan import scan_sheet
+from data.xlsx_shared import shared_sizes
 
 HEADER_SEARCH_ROWS = 10
-
-
-def _unusable(message: str, fix: str) -> UnusableFileError:
-    return UnusableFileError([Problem(message, fix)])
+#: Rows converted to text at a time (the parser's Python objects for one batch are held).
+BATCH_ROWS = 65_536
+_Rows = list[list[object]]
 
 
 def cell_text(value: object) -> str | None:
@@ -54,33 +64,42 @@ def cell_text(value: object) -> str | None:
     return str(value).strip() or None
 
 
-def _check_zip(data: bytes) -> None:
-    try:
-        names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        raise _unusable(
-            "This Excel file is damaged (it is not a complete .xlsx workbook).",
-            "Open it in Excel and save it again as .xlsx, or export the scores as CSV.",
-        ) from None
-    if "xl/workbook.xml" in names:
-        return
-    if "content.xml" in names:
-        what = "an OpenDocument (LibreOffice/Numbers) file"
-    elif "word/document.xml" in names:
-        what = "a Word document"
+def column_text(values: tuple | list) -> pa.Array:
+    """A column of cell values as trimmed text (null for blank), as ``cell_text`` gives each;
+    text and whole numbers, nearly all of an export, are converted without a Python loop."""
+    n = len(values)
+    kinds = np.fromiter(map(type, values), dtype=object, count=n)
+    is_str = kinds == str  # noqa: E721 (element-wise, on an array of types)
+    if is_str.all():
+        arr = pa.array(values, pa.string())
     else:
-        what = "a zip archive"
-    raise _unusable(
-        f"This file is {what}, not an Excel .xlsx workbook or a CSV file.",
-        "Save the scores as an Excel workbook (.xlsx) or as 'CSV UTF-8', and upload that file.",
-    )
+        obj = np.empty(n, dtype=object)
+        obj[:] = values
+        at = np.flatnonzero(is_str)
+        parts, order = [pa.array(obj[at], pa.string())], [at]
+        is_float = kinds == float  # noqa: E721
+        if is_float.any():
+            at = np.flatnonzero(is_float)
+            x = obj[at].astype(np.float64)
+            whole = np.isfinite(x) & (x == np.round(x)) & (np.abs(x) < 1e15)
+            parts.append(pa.array(x[whole].astype(np.int64)).cast(pa.string()))
+            parts.append(pa.array([format(v, ".15g") for v in x[~whole].tolist()], pa.string()))
+            order += [at[whole], at[~whole]]
+        at = np.flatnonzero(~is_str & ~is_float)
+        parts.append(pa.array([cell_text(v) for v in obj[at].tolist()], pa.string()))
+        order.append(at)
+        inverse = np.empty(n, dtype=np.int64)
+        inverse[np.concatenate(order)] = np.arange(n)
+        arr = pa.concat_arrays(parts).take(pa.array(inverse))
+    arr = pc.utf8_trim_whitespace(arr)
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
 
 
 def _header_index(
-    rows: list[tuple], registry: Registry, mapping: Mapping[str, object] | None
+    rows: _Rows, registry: Registry, mapping: Mapping[str, object] | None
 ) -> int | None:
-    """0-based index of the first row with a patient id column (by name or by mapping)."""
-    for i, row in enumerate(rows):
+    """0-based index of the first top row with a patient id column (by name or by mapping)."""
+    for i, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
         for name in display_headers([cell_text(v) for v in row]):
             if mapping and name in mapping:
                 try:
@@ -94,20 +113,81 @@ def _header_index(
     return None
 
 
-def _first_filled(rows: list[tuple]) -> int:
-    return next((i for i, r in enumerate(rows) if any(cell_text(v) for v in r)), 0)
+def _first_filled(rows: _Rows) -> int:
+    top = rows[:HEADER_SEARCH_ROWS]
+    return next((i for i, r in enumerate(top) if any(cell_text(v) for v in r)), 0)
+
+
+class _Book:
+    """A checked archive and its calamine workbook: sheets are scanned, then read."""
+
+    def __init__(self, archive: Archive, book) -> None:
+        self.archive, self.book = archive, book
+        self.shared = shared_sizes(archive)
+        self.names: list[str] = list(book.sheet_names)
+
+    def rows(self, name: str) -> _SheetRows:
+        """A sheet, scanned, then opened to be read (no rows for a chart sheet)."""
+        from python_calamine import CalamineError
+
+        part = self.archive.sheet_parts.get(name)
+        if part is None:
+            if name in self.archive.sheet_names:
+                return _SheetRows()  # a chart sheet
+            raise damaged(f"its sheet '{name}' cannot be found in it")
+        scan = scan_sheet(self.archive, part, name, self.shared)
+        try:
+            return _SheetRows(self.book.get_sheet_by_name(name), scan.errors)
+        except CalamineError:
+            raise unusable(
+                f"Sheet '{name}' of this Excel workbook could not be read: it is damaged or "
+                "uses a feature ReliefCheck cannot read.",
+                FIX_RESAVE,
+            ) from None
+
+
+class _SheetRows:
+    """A sheet's rows from row 1, as the parser gives them: from the sheet's first column
+    holding a value on (``offset`` empty columns before it are left out), with the error
+    cells' text put back. ``top`` holds the first rows (where the header is looked for); the
+    rest comes in batches, so that only one batch is held as Python objects at a time."""
+
+    def __init__(self, sheet=None, errors: list[tuple[int, int, str]] = ()) -> None:
+        start = sheet.start if sheet is not None else None
+        self.offset = start[1] if start else 0
+        self._rows = iter(sheet.iter_rows()) if start else iter(())
+        self._errors: dict[int, list[tuple[int, str]]] = {}
+        for r, c, text in errors:
+            self._errors.setdefault(r, []).append((c - self.offset, text))
+        self._done = 0
+        self.top = self._take(HEADER_SEARCH_ROWS)
+
+    def _take(self, n: int) -> _Rows:
+        rows = list(islice(self._rows, n))
+        for i in self._errors.keys() & range(self._done, self._done + len(rows)):
+            row = rows[i - self._done]
+            for c, text in self._errors[i]:
+                if 0 <= c < len(row):
+                    row[c] = text
+        self._done += len(rows)
+        return rows
+
+    def rest(self) -> Iterator[_Rows]:
+        """The rows after ``top``, in batches of BATCH_ROWS."""
+        while batch := self._take(BATCH_ROWS):
+            yield batch
 
 
 def _pick_sheet(
-    wb, sheet: str | int | None, registry: Registry, mapping
-) -> tuple[str, int, list[Problem]]:
-    """The sheet to read, its 0-based header row index, and a note when the choice was ours."""
-    names = list(wb.sheetnames)
+    book: _Book, sheet: str | int | None, registry: Registry, mapping
+) -> tuple[str, int, _SheetRows, list[Problem]]:
+    """The sheet to read, its 0-based header row, its rows, and a note when we chose it."""
+    names = book.names
     listed = ", ".join(f"'{n}'" for n in names)
     if sheet is not None:
         if isinstance(sheet, int) and not isinstance(sheet, bool):
             if not 0 <= sheet < len(names):
-                raise _unusable(
+                raise unusable(
                     f"The workbook has {len(names)} sheet(s) ({listed}); there is no sheet "
                     f"number {sheet + 1}.",
                     "Choose one of the sheets listed.",
@@ -116,59 +196,49 @@ def _pick_sheet(
         else:
             matches = [n for n in names if n.strip().lower() == str(sheet).strip().lower()]
             if not matches:
-                raise _unusable(
+                raise unusable(
                     f"The workbook has no sheet named '{sheet}'. Its sheets are: {listed}.",
                     "Choose one of the sheets listed.",
                 )
             chosen = matches[0]
-        top = _top_rows(wb[chosen])
-        found = _header_index(top, registry, mapping)
-        return chosen, found if found is not None else _first_filled(top), []
-    candidates = []
+        rows = book.rows(chosen)
+        found = _header_index(rows.top, registry, mapping)
+        return chosen, found if found is not None else _first_filled(rows.top), rows, []
     for name in names:
-        top = _top_rows(wb[name])
-        found = _header_index(top, registry, mapping)
+        rows = book.rows(name)
+        found = _header_index(rows.top, registry, mapping)
         if found is not None:
-            candidates.append((name, found))
-    if not candidates:
+            break
         if len(names) == 1:
-            return names[0], _first_filled(_top_rows(wb[names[0]])), []
-        raise _unusable(
+            return name, _first_filled(rows.top), rows, []
+        rows = _SheetRows()  # not this sheet: let it go before reading the next
+    else:
+        raise unusable(
             f"None of the workbook's sheets ({listed}) has a column for the patient id.",
             "Rename the column with the pseudonymous patient ids to 'patient_id' (or 'Client "
             "ID'), or choose the sheet and the column in the column mapping.",
         )
-    chosen, index = candidates[0]
     notes = []
     if len(names) > 1:
-        others = ", ".join(f"'{n}'" for n in names if n != chosen)
+        others = ", ".join(f"'{n}'" for n in names if n != name)
         notes.append(
             Problem(
-                f"The workbook has {len(names)} sheets; ReliefCheck read sheet '{chosen}' (the "
+                f"The workbook has {len(names)} sheets; ReliefCheck read sheet '{name}' (the "
                 f"first with a patient id column) and did not read {others}.",
                 "If the scores are on another sheet, choose that sheet before uploading.",
                 severity="warning",
             )
         )
-    return chosen, index, notes
+    return name, found, rows, notes
 
 
-def _top_rows(ws) -> list[tuple]:
-    return list(ws.iter_rows(min_row=1, max_row=HEADER_SEARCH_ROWS, values_only=True))
-
-
-def _columns(rows: Iterable[tuple], width: int) -> tuple[list[list[str | None]], int]:
-    """Transpose rows into text columns of equal length, widening for longer rows."""
-    cols: list[list[str | None]] = [[] for _ in range(width)]
-    n = 0
-    for row in rows:
-        if len(row) > len(cols):
-            cols += [[None] * n for _ in range(len(row) - len(cols))]
-        for j, col in enumerate(cols):
-            v = row[j] if j < len(row) else None
-            col.append((v.strip() or None) if type(v) is str else cell_text(v))
-        n += 1
-    return cols, n
+def sheet_names(data: bytes) -> list[str]:
+    """The sheet names of an .xlsx workbook, in order, after the archive's checks; [] when it
+    cannot be used (reading it then says why)."""
+    try:
+        return list(open_archive(data).sheet_names)
+    except UnusableFileError:
+        return []
 
 
 def read_xlsx_grid(
@@ -179,29 +249,44 @@ def read_xlsx_grid(
     sheet: str | int | None,
 ) -> Grid:
     """Read one sheet of an .xlsx workbook into a Grid (header + text cells + Excel row numbers)."""
-    _check_zip(data)
-    import openpyxl  # imported on first use: reading a CSV export never needs it
+    archive = open_archive(data)
+    from python_calamine import CalamineError, CalamineWorkbook  # first use: CSV never needs it
 
     try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # openpyxl raises many kinds of errors for damaged workbooks
-        raise _unusable(
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
+    except (CalamineError, OSError, ValueError):
+        raise unusable(
             "This Excel workbook could not be opened: it is damaged or uses a feature "
             "ReliefCheck cannot read.",
-            "Open it in Excel and save it again as .xlsx, or export the scores as 'CSV UTF-8'.",
+            FIX_RESAVE,
         ) from None
-    try:
-        chosen, header_at, notes = _pick_sheet(wb, sheet, registry, mapping)
-        ws = wb[chosen]
-        rows = ws.iter_rows(min_row=header_at + 1, values_only=True)
-        header_cells = next(rows, ())
-        header = [cell_text(v) for v in header_cells]
-        cols, n = _columns(rows, len(header))
-    finally:
-        wb.close()
-    while len(header) < len(cols):
-        header.append(None)
-    arrays = [pa.array(col, pa.string()) for col in cols]
+    with workbook:
+        book = _Book(archive, workbook)
+        chosen, header_at, rows, notes = _pick_sheet(book, sheet, registry, mapping)
+    return _grid(rows, header_at, chosen, tuple(book.names), notes)
+
+
+def _grid(rows: _SheetRows, header_at: int, sheet: str, sheets: tuple[str, ...], notes) -> Grid:
+    top, lead = rows.top, [None] * rows.offset
+    header = lead + [cell_text(v) for v in top[header_at]] if len(top) > header_at else []
+    preamble = tuple(t for r in top[:header_at] for t in map(cell_text, r) if t is not None)
+    chunks: list[list[pa.Array]] = []
+    n = 0
+    for batch in chain([top[header_at + 1 :]], rows.rest()):
+        if not batch:
+            continue
+        width = max(map(len, batch))
+        if min(map(len, batch)) < width:
+            batch = [r + [None] * (width - len(r)) for r in batch]
+        chunks += [[pa.nulls(n, pa.string())] for _ in range(width - len(chunks))]
+        for j, col in enumerate(chunks):
+            values = list(map(itemgetter(j), batch)) if j < width else [None] * len(batch)
+            col.append(column_text(values))
+        n += len(batch)
+    arrays = [pa.nulls(n, pa.string())] * rows.offset + [pa.concat_arrays(c) for c in chunks]
+    width = max(len(header), len(arrays))
+    arrays += [pa.nulls(n, pa.string())] * (width - len(arrays))
+    header += [None] * (width - len(header))
     filled = np.zeros(n, dtype=bool)
     for arr in arrays:
         filled |= np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
@@ -212,7 +297,7 @@ def read_xlsx_grid(
     if header_at:
         notes.append(
             Problem(
-                f"Rows 1–{header_at} of sheet '{chosen}' are above the header row and were not "
+                f"Rows 1–{header_at} of sheet '{sheet}' are above the header row and were not "
                 "read.",
                 "Nothing to do if they only hold a title or notes.",
                 severity="warning",
@@ -223,7 +308,8 @@ def read_xlsx_grid(
         table=table,
         source_row=rows_no,
         n_records=n,
-        sheet=chosen,
-        sheets=tuple(wb.sheetnames),
+        sheet=sheet,
+        sheets=sheets,
         notes=tuple(notes),
+        preamble=preamble,
     )

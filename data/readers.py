@@ -21,16 +21,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from data.errors import Problem, ReliefCheckError, UnusableFileError
-from data.headers import ColumnPlan, Grid, detect_mapping, display_headers, plan_columns
+from data.headers import (
+    ColumnPlan,
+    Grid,
+    column_letter,
+    detect_mapping,
+    display_headers,
+    plan_columns,
+)
 from data.instruments import Registry
+from data.limits import MAX_CELL_CHARS, MAX_FILE_BYTES
 from data.read_csv import read_csv_grid
 from data.read_xlsx import read_xlsx_grid
 from data.schema import item_columns
 
 __all__ = ["MAX_FILE_BYTES", "RawTable", "detect_mapping", "read_export"]
 
-#: Largest file read, in bytes (200 MB: about 4 million long rows of a typical export).
-MAX_FILE_BYTES = 200 * 1024 * 1024
 STRING = pd.StringDtype("pyarrow")
 _ZIP = b"PK\x03\x04"
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -54,7 +60,9 @@ class RawTable:
     ``origin`` maps each canonical column to the header it came from; for a wide export the
     keys are ``"<instrument>/score"`` and ``"<instrument>/item_k"`` (use ``header_for``).
     ``encoding`` is the text encoding of a CSV (``utf-8``, ``utf-8-sig``, ``utf-16-le``,
-    ``cp1252`` …; ``utf-8+cp1252`` for UTF-8 with stray Windows-1252 bytes).
+    ``cp1252`` …; ``utf-8+cp1252`` for UTF-8 with stray Windows-1252 bytes). ``preamble`` holds
+    the text of the rows a workbook has above its header row (a title), which are not read as
+    data; the privacy gate checks them.
     """
 
     frame: pd.DataFrame
@@ -66,6 +74,7 @@ class RawTable:
     sheets: tuple[str, ...] = ()
     n_source_rows: int = 0  # data rows in the file (header excluded)
     notes: tuple[Problem, ...] = ()  # warnings raised while reading
+    preamble: tuple[str, ...] = ()  # text of the cells above a sheet's header row (its title)
 
     def header_for(self, column: str, instrument: str | None = None) -> str:
         """The file's header for a canonical column (of ``instrument``'s columns, when wide)."""
@@ -166,6 +175,36 @@ def _drop_blank_unnamed(grid: Grid) -> Grid:
     table = pa.table([t.column(i) for i in keep], names=[f"c{j}" for j in range(len(keep))])
     header = [grid.header[i] for i in keep]
     return Grid(**{**grid.__dict__, "table": table, "header": header})
+
+
+def _check_cell_lengths(grid: Grid) -> None:
+    """Refuse the file when a cell holds more than MAX_CELL_CHARS characters (naming it)."""
+    for i, text in enumerate(grid.header):
+        if text is not None and len(text) > MAX_CELL_CHARS:
+            raise _unusable(
+                f"The header of column {column_letter(i)} holds more than {MAX_CELL_CHARS:,} "
+                "characters, the most a spreadsheet cell can hold.",
+                "Shorten that header, then upload again.",
+            )
+    names = display_headers(grid.header)
+    for i, col in enumerate(grid.table.columns):
+        if not len(col) or (pc.max(pc.binary_length(col)).as_py() or 0) <= MAX_CELL_CHARS:
+            continue
+        long = pc.greater(pc.utf8_length(col), MAX_CELL_CHARS)
+        hits = np.flatnonzero(pc.fill_null(long, False).to_numpy(zero_copy_only=False))
+        if len(hits):
+            raise UnusableFileError(
+                [
+                    Problem(
+                        f"This cell holds more than {MAX_CELL_CHARS:,} characters, the most a "
+                        "spreadsheet cell can hold.",
+                        "Shorten or clear that cell (a scores export needs no long text), then "
+                        "upload again.",
+                        row=int(grid.source_row[hits[0]]),
+                        column=names[i],
+                    )
+                ]
+            )
 
 
 def _formula_notes(grid: Grid) -> list[Problem]:
@@ -291,6 +330,7 @@ def read_export(
     try:
         data, filename = _load(source, filename)
         grid = _drop_blank_unnamed(_read_grid(data, filename, registry, mapping, sheet))
+        _check_cell_lengths(grid)
         plan = plan_columns(grid.header, registry, mapping)
         problems = list(plan.problems)
         if grid.table.num_rows == 0:
@@ -322,8 +362,10 @@ def read_export(
     except ReliefCheckError:
         raise
     except Exception as exc:  # the last line of defence: never a traceback for any input
+        # The cause stays on the exception (for logs); the message holds none of a library's
+        # wording, which could quote the file's content.
         raise _unusable(
-            f"The file could not be read ({type(exc).__name__}: {str(exc)[:200]}).",
+            "The file could not be read: ReliefCheck met something in it that it does not handle.",
             "Open it in a spreadsheet program, save it again as 'CSV UTF-8' or .xlsx, and upload "
             "that file. If it still fails, send the file's first rows to your ReliefCheck "
             "contact.",
@@ -338,4 +380,5 @@ def read_export(
         sheets=grid.sheets,
         n_source_rows=grid.n_records,
         notes=tuple(notes),
+        preamble=grid.preamble,
     )

@@ -17,6 +17,8 @@ from data.cells import Coded, Numbers, code_dtype, is_whole, parse_numbers
 from data.findings import Findings
 from data.instruments import Registry, normalise_name
 from data.itemrules import ItemRules
+from data.limits import MAX_DAY
+from data.privacy_values import hidden_characters
 from data.schema import PHASES
 from data.vocabulary import vocabulary
 
@@ -55,6 +57,14 @@ FIX_TIMING = (
     "Give the session number (0 = baseline), the day since baseline, or the assessment date."
 )
 NO_TIMING = "This row has no session, day or date, so the assessment cannot be placed in time."
+#: Label columns stored as written, so a hidden character in them would be stored too.
+STORED_LABELS = ("patient_id", "protocol", "site", "clinician", "route")
+HIDDEN = (
+    "This cell holds a hidden character (a right-to-left override, a zero-width space or "
+    "another invisible or control character), which can make two different values look the "
+    "same."
+)
+FIX_HIDDEN = "Retype this cell in the spreadsheet (only visible characters), then upload again."
 
 
 def protocol_label(label: object) -> str | None:
@@ -90,6 +100,16 @@ class RowRules(ItemRules):
         self.lo = np.array([i.min for i in reg] + [np.nan])
         self.hi = np.array([i.max for i in reg] + [np.nan])
         self.max_missing = np.array([i.max_missing_items for i in reg] + [0])
+
+    def hidden_characters(self) -> None:
+        """Flag label cells holding control or invisible formatting characters (bidi
+        overrides, zero-width spaces …); checked once per distinct value."""
+        for col in STORED_LABELS:
+            cell = self.cell(col)
+            if isinstance(cell, Coded) and len(cell.values):
+                bad = hidden_characters(cell.values.array.__arrow_array__())
+                if bad.any():
+                    self.errors.add(cell.spread(bad, False), col, HIDDEN, FIX_HIDDEN)
 
     def instrument(self) -> np.ndarray:
         """Instrument code per row (index into registry.keys; -1 blank or unknown)."""
@@ -188,7 +208,17 @@ class RowRules(ItemRules):
             ),
             FIX_DAY,
         )
-        return np.where(v >= 0, v, np.nan)
+        self.errors.add(
+            v > MAX_DAY,
+            "day",
+            lambda p: (
+                self.quoted("day", p)
+                + f" is more than {MAX_DAY:,} days (100 years) after the baseline assessment."
+            ),
+            "Write the number of days since the patient's baseline assessment; if the cell "
+            "holds a date or a date's serial number, put the date in a date column instead.",
+        )
+        return np.where((v >= 0) & (v <= MAX_DAY), v, np.nan)
 
     def words(
         self, col: str, table: Mapping[str, Any], outputs: list[Any], fix: str, what: str

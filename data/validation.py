@@ -233,6 +233,7 @@ def validate(
 
     pid = cell("patient_id")  # a text column, so always coded
     errors.add(pid.blank, "patient_id", "This cell is empty.", rowrules.FIX_PATIENT)
+    rules.hidden_characters()
     inst = rules.instrument()
     headers.instrument = inst
     protocol, protocol_labels, filled = rules.protocol(default, "protocol" in cells)

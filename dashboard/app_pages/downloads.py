@@ -13,10 +13,10 @@ from analysis.export import to_csv_bytes, to_markdown, to_xlsx_bytes
 from analysis.figures import with_slow_figures
 from analysis.methods import methods_info
 from analysis.summary import summary_json
-from analysis.tables import DEFAULT_MIN_N, neutralise_formulas, prepare_for_export
+from analysis.tables import DEFAULT_MIN_N, prepare_for_export
 from analysis.tables import wide_for_display as table_view
 from analysis.trajectories import by_session
-from dashboard import access, report, results, state
+from dashboard import access, payloads, report, results, state
 from dashboard import components as ui
 from dashboard.audit import log_download
 from data.access import may
@@ -61,10 +61,13 @@ with st.container(border=True):
             bar = st.progress(0.0, text="Starting")
             try:
                 slow = with_slow_figures(
-                    fast, t, registry, progress=lambda f, m: bar.progress(min(f, 1.0), text=m)
+                    fast,
+                    t,
+                    registry,
+                    progress=lambda f, m: bar.progress(min(f, 1.0), text=ui.md_escape(m)),
                 )
             except ReliefCheckError as err:
-                st.error(str(err))
+                st.error(ui.md_escape(err))
                 st.stop()
             st.session_state[SLOW_KEY] = {token: slow}
             st.rerun()
@@ -148,9 +151,9 @@ st.subheader("Tables one by one (CSV)", anchor=False)
 for table in tables:
     with st.container(border=True):
         left, right = st.columns([4, 1])
-        left.markdown(f"**{table.title}**")
+        left.markdown(f"**{ui.md_escape(table.title)}**")  # titles and notes may name labels
         if table.notes:
-            left.caption(" ".join(table.notes))
+            left.caption(ui.md_escape(" ".join(table.notes)))
         right.download_button(
             "CSV",
             lambda table=table: to_csv_bytes(table),
@@ -177,7 +180,7 @@ st.caption(
 )
 st.download_button(
     "Assessments (CSV)",
-    lambda: neutralise_formulas(t).to_csv(index=False).encode("utf-8"),  # made on click
+    lambda: payloads.assessments_csv(t),  # formula-safe, made on click
     file_name=f"{stem}_assessments.csv",
     mime="text/csv",
     on_click=log_download,

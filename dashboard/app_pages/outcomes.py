@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import access, charts, charts_balance, compute, results, state
 from dashboard import components as ui
+from dashboard.safe_text import plot_text
 from data.access import may
 
 who = access.require_page("outcomes")  # before anything reads data
@@ -24,6 +25,7 @@ key = ui.instrument_picker(
     o["instrument"].astype(str).unique(), ctx.registry, key="outcomes_instrument"
 )
 ins = ctx.registry.get(key)
+key_plot = plot_text(key)  # the instrument key inside a chart title
 ui.filters_caption(filters.describe())
 mine = o.loc[(o["instrument"] == key).to_numpy()]
 paired = mine.loc[mine["paired"].to_numpy(dtype=bool)]
@@ -62,7 +64,8 @@ with tabs[1]:
     if tabs[1].open:
         funnel = results.funnel(ref, reg_text, filters)
         part = funnel.loc[(funnel["instrument"] == key).to_numpy()] if len(funnel) else funnel
-        ui.chart(charts.funnel_chart(part, title=f"{key}: which patients each figure counts"))
+        title = f"{key_plot}: which patients each figure counts"
+        ui.chart(charts.funnel_chart(part, title=title))
         ui.how_computed(
             "Each step counts the patients who also passed every step above it: assessed at "
             "least once; with a baseline (session 0) score; in the clinical range at baseline; "
@@ -75,10 +78,11 @@ with tabs[2]:
         thr = compute.thresholds(mine)
         data = paired[["patient_id", "protocol", "baseline", "eot"]]
         ui.chart(charts.jacobson_chart(data, instrument=ins, threshold=thr), key="jacobson")
+        per_protocol = ", ".join(f"{ui.md_escape(p)}: {t:g}" for p, t in thr.items())
         ui.how_computed(
             f"One dot per paired patient: baseline score across, end-of-treatment score up. "
             f"Dots on the diagonal did not change. The grey band is the reliable-change "
-            f"threshold ({', '.join(f'{p}: {t:g}' for p, t in thr.items()) or 'none'} points): "
+            f"threshold ({per_protocol or 'none'} points): "
             "inside it, the change is within measurement error. The dashed lines are the "
             "caseness cut-off (Jacobson & Truax 1991)."
         )
@@ -113,7 +117,9 @@ with tabs[4]:
         if lr:
             p = "p < 0.001" if lr["p"] < 0.001 else f"p = {lr['p']:.3f}"
             note = f"Log-rank test between protocols: χ² = {lr['chi2']:.2f}, df = {lr['df']}, {p}"
-        title = f"{key}: time to {'confirmed ' if confirmed else ''}reliable improvement ({unit})"
+        title = (
+            f"{key_plot}: time to {'confirmed ' if confirmed else ''}reliable improvement ({unit})"
+        )
         ui.chart(charts.km_chart(km.get("curves"), time_unit=unit, note=note, title=title))
         if km.get("window") is not None:
             st.caption(
@@ -177,7 +183,7 @@ with tabs[5]:
             )
         why_not = compute.no_comparison_reason(o["protocol"].dropna().unique())
         if why_not:
-            st.info(f"**Between protocols**: {why_not}", icon=":material/info:")
+            st.info(f"**Between protocols**: {ui.md_escape(why_not)}", icon=":material/info:")
         else:
             ui.chart(
                 charts.forest_chart(
@@ -238,7 +244,9 @@ with tabs[6]:
             )
             cols[2].caption(f"for the CI: {bal.e_value_ci:.2f}")
             ui.chart(
-                charts_balance.love_plot(bal.balance, title=f"{key}: balance before and after"),
+                charts_balance.love_plot(
+                    bal.balance, title=f"{key_plot}: balance before and after"
+                ),
                 key="love",
             )
             shown = bal.balance.rename(

@@ -39,14 +39,14 @@ def _row(frame: pd.DataFrame, **match: str) -> dict | None:
 
 
 for protocol in protocol_order(ins_paired["protocol"].astype(str)):
-    st.subheader(f"{protocol.capitalize()} protocol", anchor=False)
+    st.subheader(f"{ui.md_escape(protocol.capitalize())} protocol", anchor=False)
     p_row = _row(ins_paired, protocol=protocol)
     cols = st.columns(2 + len(CARD_FLAGS))
     with cols[0]:
         ui.metric_card(
             "Patients assessed",
             str(p_row["denominator"]) if p_row else "0",
-            note=f"with any {instrument} score",
+            note=f"with any {ui.md_escape(instrument)} score",
         )
     with cols[1]:
         ui.rate_card(

@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import access, charts, compute, results, state
 from dashboard import components as ui
+from dashboard.safe_text import plot_text
 from data.schema import item_column
 
 who = access.require_page("patient")  # before anything reads data
@@ -23,6 +24,32 @@ ids = sorted(pd.unique(t["patient_id"].astype(str)))
 if st.session_state.get("patient_id") not in ids:
     st.session_state.pop("patient_id", None)
 left, right = st.columns([2, 3])
+
+
+def _find_own_id() -> None:
+    """Select the patient whose clinic id was typed: the store files them under its keyed
+    pseudonym, so the same hash finds them (nothing typed here is stored)."""
+    typed = str(st.session_state.get("patient_lookup", "")).strip()
+    if not typed:
+        return
+    found = typed if ref.is_demo else state.store().pseudonym_of(typed)
+    if found in ids:
+        st.session_state["patient_id"] = found
+        st.session_state["patient_lookup_miss"] = False
+    else:
+        st.session_state["patient_lookup_miss"] = True
+    st.session_state["patient_lookup"] = ""
+
+
+left.text_input(
+    "Find by the clinic's own id",
+    key="patient_lookup",
+    on_change=_find_own_id,
+    help="Type the id your clinic uses; ReliefCheck turns it into the same pseudonym the store "
+    "uses and selects that patient. The id you type is not stored.",
+)
+if st.session_state.pop("patient_lookup_miss", False):
+    left.warning("No patient with that id passes the current filters.")
 pid = left.selectbox(
     "Pseudonymous patient id",
     ids,
@@ -42,10 +69,10 @@ ui.filters_caption(filters.describe(), len(ids))
 rows = t.loc[(t["patient_id"] == pid).to_numpy(dtype=bool)]
 o = results.outcomes(ref, reg_text, filters)
 mine = o.loc[(o["patient_id"] == pid).to_numpy(dtype=bool)]
-facts = [f"protocol **{mine['protocol'].iloc[0]}**" if len(mine) else ""]
-for col in ("site", "route"):
+facts = [f"protocol **{ui.md_escape(mine['protocol'].iloc[0])}**" if len(mine) else ""]
+for col in ("site", "route"):  # labels as the files spell them: shown as text
     if col in mine and len(mine) and pd.notna(mine[col].iloc[0]):
-        facts.append(f"{col} **{mine[col].iloc[0]}**")
+        facts.append(f"{col} **{ui.md_escape(mine[col].iloc[0])}**")
 if "treatment_resistant" in mine and len(mine) and pd.notna(mine["treatment_resistant"].iloc[0]):
     facts.append(
         "treatment-resistant" if mine["treatment_resistant"].iloc[0] else "not treatment-resistant"
@@ -58,11 +85,9 @@ for key in compute.instrument_order(rows["instrument"].unique(), ctx.registry):
     items = [c for c in ins.item_columns() if c in part and part[c].notna().any()]
     if ins.safety_item and item_column(ins.safety_item) in items:
         part["flag"] = part[item_column(ins.safety_item)].fillna(0) >= 1
-    st.subheader(ins.display, anchor=False)
-    ui.chart(
-        charts.patient_chart(part, instrument=ins, x=x, title=f"{pid}: {key} scores"),
-        key=f"patient_{key}",
-    )
+    st.subheader(ui.md_escape(ins.display), anchor=False)
+    title = f"{plot_text(pid)}: {plot_text(key)} scores"
+    ui.chart(charts.patient_chart(part, instrument=ins, x=x, title=title), key=f"patient_{key}")
     out = mine.loc[(mine["instrument"] == key).to_numpy()]
     if len(out) and bool(out["paired"].iloc[0]):
         r = out.iloc[0]
@@ -77,8 +102,9 @@ for key in compute.instrument_order(rows["instrument"].unique(), ctx.registry):
             if pd.notna(r[col]) and bool(r[col])
         ]
         st.caption(
-            f"Baseline {r['baseline']:g} ({r['baseline_band']}) → end of treatment "
-            f"{r['eot']:g} ({r['eot_band']}) after session {r['eot_session']}: change "
+            f"Baseline {r['baseline']:g} ({ui.md_escape(r['baseline_band'])}) → end of "
+            f"treatment {r['eot']:g} ({ui.md_escape(r['eot_band'])}) after session "
+            f"{r['eot_session']}: change "
             f"{r['change']:+g} points (+ = better). "
             + (", ".join(verdicts) or "no reliable change").capitalize()
             + "."
@@ -88,7 +114,7 @@ for key in compute.instrument_order(rows["instrument"].unique(), ctx.registry):
     table = part[["session", "day", "phase", "score", *items]].sort_values(
         ["day", "session"], na_position="last"
     )
-    with st.expander(f"{key} answers ({len(table)} assessments)"):
+    with st.expander(f"{ui.md_escape(key)} answers ({len(table)} assessments)"):
         st.dataframe(table, hide_index=True)
 ui.how_computed(
     "Markers: square = baseline, circle = after a dosing session (S1, S2 …, also marked by a "

@@ -26,11 +26,12 @@ st.info(
 
 report = results.safety(ref, reg_text, filters)
 if not report.available:
-    st.warning(f"Item-level answers are needed for this page. {report.reason}")
+    st.warning(f"Item-level answers are needed for this page. {ui.md_escape(report.reason)}")
 else:
     ins = ctx.registry.get(report.instrument)
-    label = f"{ins.key} item {ins.safety_item}"
-    ui.chart(charts.item9_chart(report.prevalence, item_label=label), key="item9")
+    plain = f"{ins.key} item {ins.safety_item}"
+    ui.chart(charts.item9_chart(report.prevalence, item_label=plain), key="item9")
+    label = ui.md_escape(plain)  # the instrument key comes from a file: Markdown below
     ui.how_computed(
         f"At each session, the share of patients who answered {label} with 1 or more (several "
         "days, more than half the days, nearly every day) among those who answered it, with a "

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analysis.tables import neutralise_formulas
-from dashboard import access, audit, state
+from dashboard import access, audit, payloads, state
+from dashboard.safe_text import md_escape
 from data.errors import ReliefCheckError
 from data.instruments import load_registry
 
@@ -29,7 +29,7 @@ if upload is not None:
         try:
             load_registry(practice_text=text)
         except ReliefCheckError as err:
-            st.error(f"This instruments file cannot be used: {err}")
+            st.error(f"This instruments file cannot be used: {md_escape(err)}")
         else:
             st.session_state[state.INSTRUMENTS_KEY] = text
             st.session_state[state.INSTRUMENTS_NAME_KEY] = upload.name
@@ -37,7 +37,8 @@ if upload is not None:
 
 if st.session_state.get(state.INSTRUMENTS_KEY):
     st.success(
-        f"Using the built-in instruments with {st.session_state[state.INSTRUMENTS_NAME_KEY]}."
+        "Using the built-in instruments with "
+        f"{md_escape(st.session_state[state.INSTRUMENTS_NAME_KEY])}."
     )
     if st.button("Use the built-in instruments only"):
         st.session_state.pop(state.INSTRUMENTS_KEY, None)
@@ -86,7 +87,7 @@ try:
     audit_store = state.store()
     events = audit_store.list_audit(limit=AUDIT_EVENTS)
 except ReliefCheckError as err:
-    st.error(f"The audit log cannot be read: {err}")
+    st.error(f"The audit log cannot be read: {md_escape(err)}")
 else:
     if events.empty:
         st.caption("Nothing has been uploaded or downloaded yet.")
@@ -94,11 +95,7 @@ else:
         st.dataframe(audit.events_table(events), hide_index=True)
         st.download_button(
             "Audit log (CSV)",
-            lambda: (
-                neutralise_formulas(audit.events_table(audit_store.list_audit()))
-                .to_csv(index=False)
-                .encode("utf-8")
-            ),  # file names were typed by people: no spreadsheet formulas
+            lambda: payloads.audit_events_csv(audit_store),  # formula-safe, made on click
             file_name="reliefcheck_audit_events.csv",
             mime="text/csv",
             on_click=audit.log_download,

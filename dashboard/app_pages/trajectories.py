@@ -68,8 +68,9 @@ if part.empty:
     why_not = compute.no_comparison_reason(points["protocol"].dropna().unique())
     days = " or ".join(f"{d:g}" for d in MATCHED_DAYS)
     st.caption(
-        why_not
-        or f"Needs patients of both protocols assessed near day {days} (± {MATCHED_TOL:g} days)."
+        ui.md_escape(why_not)  # names the protocols in the data
+        if why_not
+        else f"Needs patients of both protocols assessed near day {days} (± {MATCHED_TOL:g} days)."
     )
 else:
     table = pd.DataFrame(
@@ -143,11 +144,10 @@ with st.expander("Growth models (mixed-effects, over days and by session)"):
             if m.instrument != key:
                 continue
             if not m.fitted:
-                st.warning(m.message)
+                st.warning(ui.md_escape(m.message))
                 continue
-            facts = (
-                f"{m.n_patients} patients, {m.n_obs} assessments; reference: {m.reference_protocol}"
-            )
+            reference = ui.md_escape(m.reference_protocol)
+            facts = f"{m.n_patients} patients, {m.n_obs} assessments; reference: {reference}"
             flags = [
                 s
                 for s, on in (("did not converge", not m.converged), ("singular fit", m.singular))

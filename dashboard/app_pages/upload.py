@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import access, state
+from dashboard import access, payloads, state
 from dashboard import components as ui
 from dashboard.components import md_escape
 from dashboard.upload_flow import (
@@ -47,17 +47,18 @@ def _check(data: bytes, name: str, registry, mapping, sheet, default_protocol):
     """``data.ingest.load_export`` in its two steps (read, then validate) with progress between
     them; the Validated, or the error that makes the file unusable."""
     mb = len(data) / 1e6
-    with st.status(f"Reading and checking {name} ({mb:.1f} MB)…", expanded=True) as status:
+    shown = md_escape(name)  # a status label is Markdown; the file name is the uploader's
+    with st.status(f"Reading and checking {shown} ({mb:.1f} MB)…", expanded=True) as status:
         bar = st.progress(0.05, text="Reading the file")
         try:
             raw = read_export(data, filename=name, registry=registry, mapping=mapping, sheet=sheet)
             bar.progress(0.5, text=f"Checking {len(raw.frame):,} assessments row by row")
             checked = validate(raw, registry, default_protocol=default_protocol)
         except ReliefCheckError as err:
-            status.update(label=f"{name} cannot be used", state="error", expanded=False)
+            status.update(label=f"{shown} cannot be used", state="error", expanded=False)
             return err
         bar.progress(1.0, text="Done")
-        status.update(label=f"Read and checked {name}", state="complete", expanded=False)
+        status.update(label=f"Read and checked {shown}", state="complete", expanded=False)
     return checked
 
 
@@ -99,7 +100,7 @@ def _mapping_form(data: bytes, token: str, registry, sheet) -> None:
             options = targets if current.get(header) in targets else [*targets, current[header]]
             with grid[i % 3]:
                 chosen[header] = st.selectbox(
-                    header,
+                    md_escape(header),  # a widget label is Markdown; headers come from the file
                     options,
                     index=options.index(current.get(header)),
                     format_func=lambda t: target_label(t, registry),
@@ -118,12 +119,13 @@ def _mapping_form(data: bytes, token: str, registry, sheet) -> None:
 def _commit_result(result, checked, name: str, digest: str) -> None:
     """What the commit did: the store's message, a line per kind of row, the set-aside rows."""
     box = st.success if result.committed else st.info
-    box(result.message, icon=":material/check_circle:" if result.committed else None)
+    icon = ":material/check_circle:" if result.committed else None
+    box(md_escape(result.message), icon=icon)  # the message names the file
     st.dataframe(commit_changes(result), hide_index=True)
     if len(result.set_aside):
         st.download_button(
             f"Download the {len(result.set_aside)} rows the store set aside (CSV)",
-            result.set_aside.to_csv(index=False).encode("utf-8"),
+            lambda: payloads.set_aside_csv(result),  # formula-safe, made on click
             file_name=f"{name.rsplit('.', 1)[0]}_set_aside.csv",
             mime="text/csv",
             on_click="ignore",
@@ -150,7 +152,7 @@ def _commit(checked, name: str, digest: str, *, replace: bool) -> None:
                 replace=replace,
             )
     except ReliefCheckError as err:
-        st.error(f"Nothing was stored. {err}")
+        st.error(f"Nothing was stored. {md_escape(err)}")
         return
     st.session_state[COMMIT_KEY] = {"check": st.session_state[CHECK_KEY][0], "result": result}
     st.rerun()
@@ -213,7 +215,7 @@ if isinstance(checked, UnusableFileError):
         _mapping_form(data, token, registry, sheet)
     st.stop()
 if isinstance(checked, ReliefCheckError):
-    st.error(str(checked))
+    st.error(md_escape(checked))
     st.stop()
 
 raw = checked.raw
@@ -232,7 +234,7 @@ facts = [f"{raw.shape} format", f"{checked.tidy['patient_id'].nunique():,} patie
 if raw.encoding:
     facts.append(f"text encoding {raw.encoding}")
 if raw.sheet:
-    facts.append(f"sheet '{raw.sheet}'")
+    facts.append(f"sheet '{md_escape(raw.sheet)}'")
 if mapping:
     facts.append("your column mapping")
 st.caption(" · ".join(facts))
@@ -269,7 +271,7 @@ else:
 if len(checked.rejects):
     st.download_button(
         f"Download the {len(checked.rejects)} rows set aside (CSV)",
-        checked.rejects.to_csv(index=False).encode("utf-8"),
+        lambda: payloads.rejects_csv(checked),  # formula-safe, made on click
         file_name=f"{name.rsplit('.', 1)[0]}_rejected_rows.csv",
         mime="text/csv",
         on_click="ignore",

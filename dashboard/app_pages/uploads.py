@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import access, state
+from dashboard import access, payloads, state
 from dashboard import audit as trail
+from dashboard.safe_text import md_escape
 from dashboard.upload_flow import history_table, undo_choices
 from data.access import may_undo
 from data.errors import ReliefCheckError
@@ -27,12 +28,12 @@ try:
     store = state.store()
     uploads = store.uploads()
 except ReliefCheckError as err:
-    st.error(f"The outcome store cannot be read: {err}")
+    st.error(f"The outcome store cannot be read: {md_escape(err)}")
     st.stop()
 
 message = st.session_state.pop(DONE_KEY, None)
 if message:
-    st.success(message, icon=":material/undo:")
+    st.success(md_escape(message), icon=":material/undo:")  # names the file
 
 if uploads.empty:
     st.info("Nothing has been uploaded yet: the dashboard shows the synthetic demo cohort.")
@@ -66,9 +67,10 @@ else:
     row = uploads.loc[(uploads["upload_id"] == pick).to_numpy()].iloc[0]
     if st.session_state.get(PENDING_KEY) == pick:
         st.warning(
-            f"Undo upload #{pick} ({row['filename']})? Its {int(row['n_active']):,} stored "
-            "assessments leave the store, and any scores it replaced come back. Every page "
-            "changes at once. The upload stays in this history, marked undone.",
+            f"Undo upload #{pick} ({md_escape(row['filename'])})? Its "
+            f"{int(row['n_active']):,} stored assessments leave the store, and any scores it "
+            "replaced come back. Every page changes at once. The upload stays in this history, "
+            "marked undone.",
             icon=":material/warning:",
         )
         row_of_buttons = st.container(horizontal=True)
@@ -82,7 +84,7 @@ else:
                         allowed_uploader=trail.undo_allowed_uploader(),
                     )
             except ReliefCheckError as err:
-                st.error(f"Nothing was changed. {err}")
+                st.error(f"Nothing was changed. {md_escape(err)}")
                 st.stop()
             st.session_state[DONE_KEY] = result.message
             st.rerun()
@@ -104,7 +106,7 @@ with st.expander("Audit log"):
     st.dataframe(newest.head(AUDIT_ROWS), hide_index=True)
     st.download_button(
         "Audit log (CSV)",
-        lambda: newest.to_csv(index=False).encode("utf-8"),
+        lambda: payloads.audit_log_csv(store),  # formula-safe, made on click
         file_name="reliefcheck_audit_log.csv",
         mime="text/csv",
         on_click=trail.log_download,

@@ -21,20 +21,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, insert, select
 
 from data.store.engine import StoreError
+from data.store.keys import ANCHOR_KEY_ENV, check_value, key_from_text
 from data.store.tables import MS_PER_DAY, NO_DAY, store_meta
 
-#: Environment variable holding the practice's anchor key (any text; keep it secret).
-ANCHOR_KEY_ENV = "RELIEFCHECK_ANCHOR_KEY"
 #: Largest per-patient shift: 100 years of 365.25 days, in milliseconds.
 MAX_SHIFT_MS = 100 * 36525 * MS_PER_DAY // 100
-_CHECK_TEXT = b"reliefcheck anchor key check"
 
 WHY_NO_BASELINE_DATE = (
     "this patient's stored days count from a baseline whose date the store does not know, and "
@@ -48,45 +45,31 @@ WHY_NO_DATES = (
 )
 
 
-def _check(key: bytes) -> str:
-    return hashlib.blake2b(_CHECK_TEXT, key=key, digest_size=16).hexdigest()
-
-
-def _meta(conn: Connection, key: str) -> str | None:
-    return conn.execute(select(store_meta.c.value).where(store_meta.c.key == key)).scalar()
-
-
-def anchor_key(conn: Connection, explicit: str | None = None) -> bytes:
-    """The key for patient shifts: ``explicit``, else ``$RELIEFCHECK_ANCHOR_KEY``, else the key
-    the store made for itself on its first dated upload (kept in ``store_meta``).
-
-    The store records a check value of the key it was first used with and refuses another one,
-    because a different key would silently misplace every later upload's days.
-    """
+def anchor_key(conn: Connection, explicit: bytes | str | None = None) -> bytes:
+    """The key for patient shifts. The store passes the key it resolved and checked (bytes,
+    see keys.py); a text key (or ``$RELIEFCHECK_ANCHOR_KEY``) is hashed and checked against the
+    store's check value here. The key itself is never kept in the database."""
+    if isinstance(explicit, bytes):
+        return explicit
     given = explicit if explicit is not None else os.environ.get(ANCHOR_KEY_ENV, "")
-    stored_check = _meta(conn, "anchor_key_check")
-    if given:
-        key = hashlib.sha256(given.encode("utf-8")).digest()
-        if stored_check is None:
-            conn.execute(insert(store_meta).values(key="anchor_key_check", value=_check(key)))
-        elif stored_check != _check(key):
-            raise StoreError(
-                f"{ANCHOR_KEY_ENV} is not the key this store's dated uploads were lined up "
-                "with, so days would come out wrong. Set it to the key used before (or unset it "
-                "if the store keeps its own key), then upload again."
-            )
-        return key
-    own = _meta(conn, "anchor_key")
-    if own is not None:
-        return bytes.fromhex(own)
-    if stored_check is not None:
+    if not given:
         raise StoreError(
-            "This store lines up dated exports with a key kept outside the database. Set "
-            f"{ANCHOR_KEY_ENV} to the practice's key, then upload again."
+            "This store lines up dated exports with a key kept outside the database, and none "
+            f"was given. Set {ANCHOR_KEY_ENV} or restore the key file, then upload again."
         )
-    key = secrets.token_bytes(32)
-    conn.execute(insert(store_meta).values(key="anchor_key", value=key.hex()))
-    conn.execute(insert(store_meta).values(key="anchor_key_check", value=_check(key)))
+    key = key_from_text(given)
+    stored = conn.execute(
+        select(store_meta.c.value).where(store_meta.c.key == "anchor_key_check")
+    ).scalar()
+    if stored is None:
+        conn.execute(
+            insert(store_meta).values(key="anchor_key_check", value=check_value("anchor_key", key))
+        )
+    elif stored != check_value("anchor_key", key):
+        raise StoreError(
+            f"{ANCHOR_KEY_ENV} is not the key this store's dated uploads were lined up "
+            "with, so days would come out wrong. Set it to the key used before, then upload again."
+        )
     return key
 
 

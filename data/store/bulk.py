@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, insert, select, text, update
 
-from data.store import codec, codes
+from data.store import codec
 from data.store.tables import audit_log, store_meta
 
 #: Parameters per ``IN (...)`` list (well under SQLite's and PostgreSQL's limits).
@@ -38,6 +38,24 @@ def chunks(values: Sequence[object], size: int = IN_CHUNK) -> Iterable[list[obje
         yield batch
 
 
+#: Values per ``= ANY(array)`` batch on PostgreSQL (one parameter, however many values).
+PG_ANY_CHUNK = 50_000
+
+
+def in_batches(
+    conn: Connection, column: str, values: Sequence[object], pg_type: str
+) -> Iterator[tuple[str, list[object]]]:
+    """``(condition, params)`` batches matching ``column`` against ``values``: ``IN (?, ...)``
+    lists of IN_CHUNK on SQLite, ``= ANY(?::pg_type[])`` arrays of PG_ANY_CHUNK on PostgreSQL
+    (far fewer round trips for a large undo or commit)."""
+    if conn.dialect.name == "postgresql":
+        for start in range(0, len(values), PG_ANY_CHUNK):
+            yield f"{column} = ANY(?::{pg_type}[])", [list(values[start : start + PG_ANY_CHUNK])]
+        return
+    for batch in chunks(values):
+        yield f"{column} IN ({', '.join('?' * len(batch))})", batch
+
+
 def fetch_array(conn: Connection, sql: str, params: Sequence[object] = ()) -> np.ndarray:
     """Rows of a driver-level query as a 2-D object array (0 × 0 when there are none)."""
     dbapi = conn.connection.driver_connection
@@ -46,9 +64,7 @@ def fetch_array(conn: Connection, sql: str, params: Sequence[object] = ()) -> np
     collecting = gc.isenabled()
     gc.disable()
     try:
-        if conn.dialect.name == "postgresql":
-            sql = sql.replace("?", "%s")
-        cur.execute(sql, tuple(params))
+        cur.execute(_driver_sql(conn, sql), tuple(params))
         rows = cur.fetchall()
         if not rows:
             return np.empty((0, 0), dtype=object)
@@ -60,6 +76,30 @@ def fetch_array(conn: Connection, sql: str, params: Sequence[object] = ()) -> np
         cur.close()
         if collecting:
             gc.enable()
+
+
+def _driver_sql(conn: Connection, sql: str) -> str:
+    return sql.replace("?", "%s") if conn.dialect.name == "postgresql" else sql
+
+
+def execute(conn: Connection, sql: str, params: Sequence[object] = ()) -> None:
+    """Run one driver-level statement (``?`` placeholders on both back-ends)."""
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        cur.execute(_driver_sql(conn, sql), tuple(params))
+    finally:
+        cur.close()
+
+
+def execute_many(conn: Connection, sql: str, rows: list[tuple]) -> None:
+    """Run one driver-level statement once per row of parameters (``?`` placeholders)."""
+    if not rows:
+        return
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        cur.executemany(_driver_sql(conn, sql), rows)
+    finally:
+        cur.close()
 
 
 @contextmanager
@@ -76,12 +116,15 @@ def gc_paused() -> Iterator[None]:
 
 
 def insert_assessments(conn: Connection, stored: pd.DataFrame, upload_id: int) -> int:
-    """Insert the rows of a stored-form frame as assessments of ``upload_id``; rows written."""
+    """Insert the rows of a stored-form frame with its codes (``instrument_id``, ``label_id``:
+    codes.encode) as assessments of ``upload_id``; rows written."""
     n = len(stored)
     if n == 0:
         return 0
-    instrument_id, label_id = codes.encode(conn, stored)
-    columns = [[upload_id] * n, *codec.python_columns(stored, instrument_id, label_id)]
+    columns = [
+        [upload_id] * n,
+        *codec.python_columns(stored, stored["instrument_id"], stored["label_id"]),
+    ]
     insert_columns(conn, "assessments", ("upload_id", *codec.WRITE_COLUMNS), columns)
     return n
 
@@ -97,14 +140,23 @@ def plain_columns(frame: pd.DataFrame) -> list[list[object]]:
 
 
 def insert_columns(
-    conn: Connection, table: str, names: Sequence[str], columns: list[list[object]]
+    conn: Connection,
+    table: str,
+    names: Sequence[str],
+    columns: list[list[object]],
+    pg_types: Sequence[str] | None = None,
 ) -> None:
     """Insert rows given column by column, through the driver's fastest path: ``COPY`` on
-    PostgreSQL, ``executemany`` on SQLite (both inside the caller's transaction)."""
+    PostgreSQL, ``executemany`` on SQLite (both inside the caller's transaction). With
+    ``pg_types`` (each column's PostgreSQL type) the copy is binary: large byte values then
+    travel as they are instead of as hexadecimal text."""
     rows = zip(*columns, strict=True)
     dbapi = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
-        with dbapi.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as cp:
+        sql = f"COPY {table} ({', '.join(names)}) FROM STDIN"
+        with dbapi.cursor() as cur, cur.copy(sql + (" (FORMAT BINARY)" if pg_types else "")) as cp:
+            if pg_types:
+                cp.set_types(list(pg_types))
             for row in rows:  # the driver streams each row to the server
                 cp.write_row(row)
         return

@@ -69,12 +69,30 @@ def display_url(url: str) -> str:
         return url
 
 
+def refuse_transient(url: str) -> None:
+    """Refuse a SQLite URL that names no file (in-memory or temporary): it would keep nothing."""
+    sa_url = make_url(url)
+    if sa_url.get_backend_name() != "sqlite":
+        return
+    path = (sa_url.database or "").strip()
+    memory = str(sa_url.query.get("mode", "")) == "memory" or ":memory:" in path
+    if not path or memory or path.startswith("file::memory"):
+        raise StoreError(
+            "That database URL names no file, so the store would live in memory and keep "
+            "nothing. Give a file: sqlite:///reliefcheck.sqlite is a path relative to the "
+            "current folder, sqlite:////srv/reliefcheck/reliefcheck.sqlite an absolute one (four "
+            "slashes), or give a plain path."
+        )
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for a normalised URL, with the SQLite settings the store relies on."""
+    """An engine for a normalised URL, with the SQLite settings the store relies on. A SQLite
+    URL without a file (in-memory or temporary) is refused."""
+    refuse_transient(url)
     sa_url = make_url(url)
     if sa_url.get_backend_name() == "sqlite":
         path = sa_url.database
-        if path and path != ":memory:":
+        if path:
             try:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             except OSError as err:
@@ -89,7 +107,8 @@ def make_engine(url: str) -> Engine:
 
 
 def _configure_sqlite(engine: Engine) -> None:
-    """WAL, busy timeout, full sync and foreign keys on every connection; explicit BEGINs.
+    """WAL, busy timeout, full sync, foreign keys and secure delete on every connection;
+    explicit BEGINs.
 
     The driver's own transaction handling is switched off so that a write transaction can start
     with ``BEGIN IMMEDIATE`` (taking the write lock at once, waiting up to the busy timeout).
@@ -103,6 +122,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = FULL")
         cur.execute("PRAGMA foreign_keys = ON")
+        # Deleted and overwritten content is zeroed, so an undone upload or a migrated id
+        # leaves no trace in the file's free pages.
+        cur.execute("PRAGMA secure_delete = ON")
         cur.close()
 
     @event.listens_for(engine, "begin")

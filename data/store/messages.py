@@ -74,9 +74,22 @@ def commit_message(
     return " ".join(parts + list(notes))
 
 
-def undo_message(upload_id: int, filename: str, n_removed: int, n_restored: int) -> str:
-    """What an undo did."""
+def undo_message(
+    upload_id: int, filename: str, n_removed: int, n_restored: int, n_kept: int = 0
+) -> str:
+    """What an undo did: what left the store, what came back, and what stayed because another
+    upload still in the store brought it too."""
     text = f"Undid upload {upload_id} ({filename}): removed {_n(n_removed, 'assessment')}"
     if n_restored:
-        text += f" and restored {_n(n_restored, 'assessment')} it had replaced"
-    return text + "."
+        text += (
+            f" and restored {_n(n_restored, 'assessment')} that it had replaced or kept out "
+            "(another upload's values)"
+        )
+    text += "."
+    if n_kept:
+        stay = "stays" if n_kept == 1 else "stay"
+        text += (
+            f" {_n(n_kept, 'assessment')} it brought {stay} stored, because other uploads still "
+            "in the store brought them too."
+        )
+    return text

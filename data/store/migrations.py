@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
+import pandas as pd
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -34,6 +36,7 @@ from sqlalchemy import (
     text,
 )
 
+from data.store import bulk, kept
 from data.store import tables as t
 from data.store.engine import StoreError, write_transaction
 
@@ -44,7 +47,8 @@ class Migration:
 
     version: int
     description: str
-    apply: Callable[[Connection], None]
+    apply: Callable[..., None]
+    needs_keys: bool = False  # apply(conn, keys): keys is the store's KeySource
 
 
 def _v1_tables() -> MetaData:
@@ -258,11 +262,104 @@ def _v4(conn: Connection) -> None:
     )
 
 
+def _v5(conn: Connection) -> None:
+    """Undo that cannot lose data: what each upload brought is kept (``upload_patients``) and
+    each upload's replace choice is recorded (``uploads.replace_conflicts``).
+
+    For uploads committed before this version, the rows each one brought are known only where
+    it stored them: every stored assessment (replaced ones too) is kept as its upload's, with
+    days as they are stored now and the patient's present anchor as the upload's; rows an upload
+    found already stored were not recorded. ``replace_conflicts`` is set where the upload
+    replaced something. Idempotent: a column or table already there is left alone, and uploads
+    already kept are skipped.
+    """
+    if "replace_conflicts" not in {c["name"] for c in inspect(conn).get_columns("uploads")}:
+        no = "0" if conn.dialect.name == "sqlite" else "false"
+        conn.execute(
+            text(f"ALTER TABLE uploads ADD COLUMN replace_conflicts BOOLEAN NOT NULL DEFAULT {no}")
+        )
+        conn.execute(
+            text("UPDATE uploads SET replace_conflicts = :yes WHERE n_replaced > 0"), {"yes": True}
+        )
+    md = MetaData()  # upload_patients as version 5 made it (frozen here)
+    Table("uploads", md, Column("id", Integer, primary_key=True))
+    kept_table = Table(
+        "upload_patients",
+        md,
+        Column("upload_id", Integer, ForeignKey("uploads.id"), primary_key=True),
+        Column("patient_id", Text, primary_key=True),
+        Column("anchor_ms", BigInteger),
+        Column("is_baseline", Boolean, nullable=False),
+        Column("n_rows", Integer, nullable=False),
+        Column("packed", LargeBinary, nullable=False),
+    )
+    Index("ix_upload_patients_patient", kept_table.c.patient_id)
+    md.create_all(conn, tables=[kept_table], checkfirst=True)
+    _v5_keep_stored_rows(conn)
+
+
+def _v5_keep_stored_rows(conn: Connection) -> None:
+    """Fill ``upload_patients`` from the stored assessments, one committed upload at a time
+    (through kept.py's packing: a later change of that format must copy this one here first)."""
+    done = set(conn.execute(text("SELECT DISTINCT upload_id FROM upload_patients")).scalars())
+    todo = conn.execute(
+        text("SELECT id FROM uploads WHERE status = :c ORDER BY id"), {"c": t.COMMITTED}
+    ).scalars()
+    for upload_id in [int(u) for u in todo if int(u) not in done]:
+        arr = bulk.fetch_array(
+            conn,
+            "SELECT a.patient_id, a.instrument_id, a.session_key, a.day_ms, a.label_id, a.score,"
+            " a.items, p.anchor_ms, p.is_baseline FROM assessments a LEFT JOIN patient_anchors p"
+            " ON p.patient_id = a.patient_id WHERE a.upload_id = ? ORDER BY a.id",
+            [upload_id],
+        )
+        if not arr.size:
+            continue
+        rows = pd.DataFrame(
+            {
+                "patient_id": arr[:, 0].astype(str).astype(object),
+                "instrument_id": arr[:, 1].astype(np.int64),
+                "session_key": arr[:, 2].astype(np.int64),
+                "day_ms": arr[:, 3].astype(np.int64),
+                "label_id": arr[:, 4].astype(np.int64),
+                "score": arr[:, 5].astype("float64"),  # None (no score) becomes NaN
+                "items": [None if b is None else bytes(b) for b in arr[:, 6]],
+            }
+        )
+        frames = (
+            pd.DataFrame(
+                {
+                    "anchor_ms": pd.array(arr[:, 7], dtype="Int64"),
+                    "is_baseline": pd.array(arr[:, 8], dtype="boolean"),
+                    "patient_id": rows["patient_id"],
+                }
+            )
+            .drop_duplicates("patient_id")
+            .set_index("patient_id")
+        )
+        kept.write(conn, upload_id, rows, frames)
+
+
+def _v6(conn: Connection, keys: object) -> None:
+    """Pseudonymous ids and keys outside the database (see migrate_ids.py)."""
+    from data.store.migrate_ids import pseudonymise_store
+
+    pseudonymise_store(conn, keys)
+
+
+def _default_keys(engine: Engine) -> object:
+    from data.store.keys import KeySource
+
+    return KeySource(engine.url.render_as_string(hide_password=False))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "uploads, assessments, audit log", _v1),
     Migration(2, "date anchors kept apart from assessments", _v2),
     Migration(3, "instruments and labels stored as codes", _v3),
     Migration(4, "who uploaded, undid and downloaded", _v4),
+    Migration(5, "what each upload brought, kept for undo", _v5),
+    Migration(6, "pseudonymous ids; keys kept outside the database", _v6, needs_keys=True),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -275,8 +372,9 @@ def current_version(conn: Connection) -> int:
     )
 
 
-def migrate(engine: Engine, *, target: int = LATEST) -> int:
-    """Bring the store up to ``target`` (default: the latest version); the version reached."""
+def migrate(engine: Engine, *, target: int = LATEST, keys: object = None) -> int:
+    """Bring the store up to ``target`` (default: the latest version); the version reached.
+    ``keys``: the store's KeySource (keys.py), for migrations that need the practice's keys."""
     if not 0 <= target <= LATEST:
         raise StoreError(f"There is no store schema version {target} (latest: {LATEST}).")
     with write_transaction(engine) as conn:
@@ -288,7 +386,10 @@ def migrate(engine: Engine, *, target: int = LATEST) -> int:
             )
         for mig in MIGRATIONS:
             if version < mig.version <= target:
-                mig.apply(conn)
+                if mig.needs_keys:
+                    mig.apply(conn, keys if keys is not None else _default_keys(engine))
+                else:
+                    mig.apply(conn)
                 conn.execute(
                     insert(t.schema_version).values(
                         version=mig.version,

@@ -16,8 +16,12 @@ from data.store.engine import (
     make_engine,
     normalise_url,
     read_connection,
+    write_transaction,
 )
+from data.store.keys import Keys, KeySource, has_key_checks, verify
 from data.store.migrations import LATEST, migrate
+from data.store.names import safe_actor, safe_file_label
+from data.store.pseudonyms import for_uploader, pseudonym, pseudonymise_upload
 from data.store.results import CommitResult
 from data.store.tables import assessments, audit_log, schema_version, store_meta, uploads
 from data.store.undo import UndoResult, undo
@@ -36,10 +40,28 @@ class Store:
     undo transaction just before it is committed; if it raises, nothing is written.
     """
 
-    def __init__(self, engine: Engine, *, anchor_key: str | None = None):
+    def __init__(self, engine: Engine, *, keys: KeySource | None = None):
         self.engine = engine
-        self._anchor_key = anchor_key
+        self._source = keys or KeySource(engine.url.render_as_string(hide_password=False))
+        self._keys: Keys | None = None
         self.before_commit: Callable[[], None] | None = None
+
+    def keys(self) -> Keys:
+        """The practice's id and anchor keys (keys.py), found (or made) and checked against the
+        store on first use; StoreError when they are missing or not this store's."""
+        if self._keys is None:
+            with read_connection(self.engine) as conn:
+                in_use = has_key_checks(conn)
+            keys = self._source.resolve(create=not in_use)  # never new keys for a used store
+            with write_transaction(self.engine) as conn:
+                verify(conn, keys)
+            self._keys = keys
+        return self._keys
+
+    def pseudonym_of(self, clinic_id: str) -> str:
+        """The pseudonym the store files a patient under, from the clinic's own id (a pseudonym
+        made by this store is returned as it is)."""
+        return pseudonym(str(clinic_id), self.keys().id_key)
 
     @property
     def url(self) -> str:
@@ -60,18 +82,25 @@ class Store:
         uploader: str = audit.LOCAL,
         replace: bool = False,
     ) -> CommitResult:
-        """Store one validated upload, all or nothing (see data/store/commit.py). ``uploader``:
-        who uploads (the signed-in e-mail, or ``local``; blank means ``local``)."""
-        return commit(
+        """Store one validated upload, all or nothing (see data/store/commit.py).
+
+        Patient ids are replaced by their pseudonyms before anything is written; the rows set
+        aside come back with the file's own ids. ``filename`` is kept only as a safe label and
+        ``uploader`` only when it is a signed-in e-mail (else ``local``): see names.py."""
+        keys = self.keys()
+        hashed, back = pseudonymise_upload(validated, keys.id_key)
+        label = safe_file_label(filename)
+        result = commit(
             self.engine,
-            validated,
-            filename=filename,
+            hashed,
+            filename=label,
             content_hash=content_hash,
-            uploader=uploader,
+            uploader=safe_actor(uploader),
             replace=replace,
-            anchor_key=self._anchor_key,
+            anchor_key=keys.anchor_key,
             before_commit=self.before_commit,
         )
+        return for_uploader(result, back, filename, label)
 
     def undo(
         self,
@@ -88,7 +117,7 @@ class Store:
         return undo(
             self.engine,
             upload_id,
-            actor=actor,
+            actor=safe_actor(actor),
             allowed_uploader=allowed_uploader,
             before_commit=self.before_commit,
         )
@@ -97,7 +126,7 @@ class Store:
         """Log that ``actor`` (None: ``local``) downloaded ``what``: the table or format's name
         (e.g. ``reliefcheck_outcomes.csv``), never any data; ``n_rows`` when known. Changes no
         stored content (the content version stays)."""
-        audit.record_download(self.engine, actor, what, n_rows)
+        audit.record_download(self.engine, safe_actor(actor), what, n_rows)
 
     def downloads(self) -> pd.DataFrame:
         """The download log, oldest first: id, at (UTC), actor, what, n_rows."""
@@ -179,16 +208,25 @@ class Store:
 
 
 def open_store(
-    url: str | None = None, *, anchor_key: str | None = None, upgrade: bool = True
+    url: str | None = None,
+    *,
+    id_key: str | None = None,
+    anchor_key: str | None = None,
+    upgrade: bool = True,
 ) -> Store:
     """Open (and create or upgrade, unless ``upgrade`` is False) the store at ``url``.
 
     ``url``: ``sqlite:///PATH``, a bare file path, or ``postgresql://user@host/db``; None means
     ``$RELIEFCHECK_DB_URL``, else a SQLite file in the user's data folder (default_db_url).
-    ``anchor_key``: the practice's key for lining up dated exports (default
-    ``$RELIEFCHECK_ANCHOR_KEY``, else a key the store keeps itself; see docs/store.md).
+    ``id_key`` and ``anchor_key``: the practice's keys as text (the dashboard passes its
+    secrets); by default ``$RELIEFCHECK_ID_KEY`` / ``$RELIEFCHECK_ANCHOR_KEY``, else the key
+    file beside the store (keys.py, docs/store.md). A SQLite URL without a file is refused.
     """
-    engine = make_engine(normalise_url(url if url is not None else default_db_url()))
+    full = normalise_url(url if url is not None else default_db_url())
+    engine = make_engine(full)
+    source = KeySource(
+        full, tuple((n, v) for n, v in (("id_key", id_key), ("anchor_key", anchor_key)) if v)
+    )
     if upgrade:
         with read_connection(engine) as conn:
             has = inspect(conn).has_table("schema_version")
@@ -198,5 +236,5 @@ def open_store(
                 else 0
             )
         if version != LATEST:
-            migrate(engine)
-    return Store(engine, anchor_key=anchor_key)
+            migrate(engine, keys=source)
+    return Store(engine, keys=source)

@@ -14,6 +14,10 @@ indexes). ``day_ms`` is the day offset in whole milliseconds, so that day arithm
 uploads is exact. Item scores are packed into one ``items`` value (little-endian 16-bit
 integers, item_1 first) because reading one column back is several times faster than reading
 twenty mostly empty ones.
+
+``upload_patients`` keeps what each committed upload brought, per patient, as it brought it
+(before its days were lined up with the store), so that an undo can re-derive the patients it
+touched by replaying the other committed uploads (see undo.py and kept.py).
 """
 
 from __future__ import annotations
@@ -76,6 +80,8 @@ uploads = Table(
     Column("n_conflicts", Integer, nullable=False),
     Column("n_replaced", Integer, nullable=False),
     Column("n_unaligned", Integer, nullable=False, server_default="0"),
+    # Whether the upload replaced conflicting stored rows (``ingest --replace``); since version 5.
+    Column("replace_conflicts", Boolean, nullable=False, server_default="0"),
 )
 
 #: Instrument keys (registry keys, as stored by the uploads), coded for ``assessments``.
@@ -169,7 +175,8 @@ patient_anchors = Table(
     Column("upload_id", Integer, ForeignKey("uploads.id")),
 )
 
-#: What each upload did to anchors, so that undo can put them back.
+#: What each upload did to anchors (schema 2 to 4; no longer written since version 5, when
+#: undo started re-deriving patients from ``upload_patients``).
 anchor_changes = Table(
     "anchor_changes",
     metadata,
@@ -184,6 +191,22 @@ anchor_changes = Table(
     Column("new_is_baseline", Boolean, nullable=False),
     Column("shift_ms", BigInteger, nullable=False),  # added to the stored rows' day_ms
 )
+
+#: What each committed upload brought for each of its patients, as the file gave it: the
+#: file's anchor for the patient (shifted, as in ``patient_anchors``; NULL when the file gave
+#: days directly) and its accepted rows packed as fixed-width records (kept.py). Undo replays
+#: these rows of the uploads still committed; an undone upload's rows are deleted.
+upload_patients = Table(
+    "upload_patients",
+    metadata,
+    Column("upload_id", Integer, ForeignKey("uploads.id"), primary_key=True),
+    Column("patient_id", Text, primary_key=True),
+    Column("anchor_ms", BigInteger),
+    Column("is_baseline", Boolean, nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("packed", LargeBinary, nullable=False),
+)
+Index("ix_upload_patients_patient", upload_patients.c.patient_id)
 
 schema_version = Table(
     "schema_version",

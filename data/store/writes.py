@@ -4,62 +4,78 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, bindparam, update
+from sqlalchemy import Connection, select
 
 from data.store import bulk
-from data.store.tables import patient_anchors
+from data.store.tables import instruments
 
-_EXISTING = (
-    "SELECT a.id, a.patient_id, i.key, a.session_key, a.day_ms, a.score, a.items "
-    "FROM assessments a JOIN instruments i ON i.id = a.instrument_id "
-    "WHERE a.replaced_by IS NULL AND a.patient_id IN ({marks})"
+#: Stored-form columns of an assessment as read for a commit or an undo, after its id.
+ROW_COLUMNS = (
+    "upload_id",
+    "replaced_by",
+    "patient_id",
+    "instrument_id",
+    "session_key",
+    "day_ms",
+    "label_id",
+    "score",
+    "items",
 )
+_SELECT = f"SELECT id, {', '.join(ROW_COLUMNS)} FROM assessments WHERE "
 
 
-def records(frame: pd.DataFrame) -> list[dict[str, object]]:
-    """Rows of ``frame`` as dicts of plain Python values (None for missing), for executemany."""
-    out = frame.astype(object).where(frame.notna(), None)
-    return [
-        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
-        for row in out.to_dict("records")
-    ]
-
-
-def existing_rows(conn: Connection, patients: pd.Index) -> pd.DataFrame:
-    """The stored (not replaced) assessments of ``patients``: id, key columns, score, items."""
-    names = ["id", "patient_id", "instrument", "session_key", "day_ms", "score", "items"]
+def _rows_of(conn: Connection, patients: pd.Index, where: str) -> pd.DataFrame:
+    """Assessments of ``patients`` matching ``where`` (id, ROW_COLUMNS), read in batches."""
     parts = []
-    for batch in bulk.chunks(list(patients)):
-        arr = bulk.fetch_array(conn, _EXISTING.format(marks=", ".join("?" * len(batch))), batch)
+    for cond, params in bulk.in_batches(conn, "patient_id", list(patients), "text"):
+        arr = bulk.fetch_array(conn, f"{_SELECT}{where} AND {cond}", params)
         if arr.size:
             parts.append(arr)
-    if not parts:
-        return pd.DataFrame({n: pd.Series(dtype=object) for n in names}).astype(
-            {"id": np.int64, "session_key": np.int64, "day_ms": np.int64, "score": "float64"}
-        )
-    arr = np.concatenate(parts)
+    arr = np.concatenate(parts) if parts else np.empty((0, len(ROW_COLUMNS) + 1), dtype=object)
     return pd.DataFrame(
         {
             "id": arr[:, 0].astype(np.int64),
-            "patient_id": arr[:, 1].astype(str),
-            "instrument": arr[:, 2].astype(str),
-            "session_key": arr[:, 3].astype(np.int64),
-            "day_ms": arr[:, 4].astype(np.int64),
-            "score": arr[:, 5].astype("float64"),
-            "items": arr[:, 6],
+            "upload_id": arr[:, 1].astype(np.int64),
+            "replaced_by": pd.array(arr[:, 2], dtype="Int64"),
+            "patient_id": arr[:, 3].astype(str).astype(object),
+            "instrument_id": arr[:, 4].astype(np.int64),
+            "session_key": arr[:, 5].astype(np.int64),
+            "day_ms": arr[:, 6].astype(np.int64),
+            "label_id": arr[:, 7].astype(np.int64),
+            "score": arr[:, 8].astype("float64"),
+            "items": arr[:, 9],
         }
     )
+
+
+def existing_rows(conn: Connection, patients: pd.Index) -> pd.DataFrame:
+    """The stored assessments not replaced of ``patients``: id and ROW_COLUMNS."""
+    # The partial unique index (its rows are those not replaced) finds them by patient.
+    return _rows_of(conn, patients, "replaced_by IS NULL")
+
+
+def all_rows(conn: Connection, patients: pd.Index) -> pd.DataFrame:
+    """Every stored assessment of ``patients``, replaced ones too: id and ROW_COLUMNS."""
+    # Two reads, so that each can use an index (a plain patient_id filter could not).
+    both = [existing_rows(conn, patients), _rows_of(conn, patients, "replaced_by IS NOT NULL")]
+    return pd.concat(both, ignore_index=True).sort_values("id", ignore_index=True)
+
+
+def known_instruments(conn: Connection, keys: pd.Series) -> np.ndarray:
+    """The store's code of each instrument key; a negative code, one per key, for instruments
+    the store has not seen yet (no stored row can have them). Reads only."""
+    have = dict(conn.execute(select(instruments.c.key, instruments.c.id)).all())
+    codes, values = pd.factorize(keys.astype(str))
+    by_value = np.array([have.get(v, -(k + 1)) for k, v in enumerate(values)], dtype=np.int64)
+    return by_value[codes] if len(codes) else np.zeros(0, dtype=np.int64)
 
 
 def stored_anchors(conn: Connection, patients: pd.Index) -> pd.DataFrame:
     """patient_anchors rows of ``patients`` (index patient_id)."""
     parts = []
-    for batch in bulk.chunks(list(patients)):
-        sql = (
-            "SELECT patient_id, anchor_ms, is_baseline, upload_id FROM patient_anchors "
-            f"WHERE patient_id IN ({', '.join('?' * len(batch))})"
-        )
-        arr = bulk.fetch_array(conn, sql, batch)
+    for cond, params in bulk.in_batches(conn, "patient_id", list(patients), "text"):
+        sql = f"SELECT patient_id, anchor_ms, is_baseline, upload_id FROM patient_anchors WHERE {cond}"
+        arr = bulk.fetch_array(conn, sql, params)
         if arr.size:
             parts.append(arr)
     arr = np.concatenate(parts) if parts else np.empty((0, 4), dtype=object)
@@ -73,25 +89,10 @@ def stored_anchors(conn: Connection, patients: pd.Index) -> pd.DataFrame:
     )
 
 
-def record_anchor_changes(conn: Connection, plan: pd.DataFrame, upload_id: int) -> None:
-    """Create or update the anchors a commit changes, and note each change for undo."""
-    changed = plan[plan["changed"]]
+def set_anchors(conn: Connection, changed: pd.DataFrame, upload_id: int) -> None:
+    """Create or update the anchors a commit changes (rows of anchors.plan with ``changed``)."""
     if changed.empty:
         return
-    log = pd.DataFrame(
-        {
-            "upload_id": upload_id,
-            "patient_id": changed.index.astype(str),
-            "old_exists": changed["existed"].astype(bool).array,
-            "old_anchor_ms": changed["old_anchor_ms"].astype("Int64").array,
-            "old_is_baseline": changed["old_is_baseline"].astype("boolean").array,
-            "old_upload_id": changed["old_upload_id"].astype("Int64").array,
-            "new_anchor_ms": changed["new_anchor_ms"].astype("Int64").array,
-            "new_is_baseline": changed["new_is_baseline"].astype(bool).array,
-            "shift_ms": changed["shift_ms"].astype(np.int64).array,
-        }
-    )
-    bulk.insert_columns(conn, "anchor_changes", list(log.columns), bulk.plain_columns(log))
     rows = pd.DataFrame(
         {
             "pid": changed.index.astype(str),
@@ -102,23 +103,67 @@ def record_anchor_changes(conn: Connection, plan: pd.DataFrame, upload_id: int) 
     )
     existed = changed["existed"].to_numpy(dtype=bool)
     set_anchor(conn, rows[existed])
-    if (~existed).any():
-        new = rows[~existed].rename(columns={"pid": "patient_id"})
-        bulk.insert_columns(conn, "patient_anchors", list(new.columns), bulk.plain_columns(new))
+    insert_anchors(conn, rows[~existed])
+
+
+def insert_anchors(conn: Connection, rows: pd.DataFrame) -> None:
+    """Add anchors: ``rows`` has pid, anchor_ms, is_baseline, upload_id."""
+    if rows.empty:
+        return
+    new = rows.rename(columns={"pid": "patient_id"})
+    bulk.insert_columns(conn, "patient_anchors", list(new.columns), bulk.plain_columns(new))
 
 
 def set_anchor(conn: Connection, rows: pd.DataFrame) -> None:
     """Overwrite existing anchors: ``rows`` has pid, anchor_ms, is_baseline, upload_id."""
+    update_rows(conn, "patient_anchors", "patient_id", rows.rename(columns={"pid": "patient_id"}))
+
+
+def delete_where_in(conn: Connection, table: str, column: str, values: list[object]) -> None:
+    """``DELETE FROM table WHERE column IN values``, in batches."""
+    for cond, params in bulk.in_batches(conn, column, values, PG_TYPES[column]):
+        bulk.execute(conn, f"DELETE FROM {table} WHERE {cond}", params)
+
+
+#: PostgreSQL types of the columns ``update_rows`` may set (for its arrays).
+PG_TYPES = {
+    "id": "bigint",
+    "upload_id": "integer",
+    "replaced_by": "integer",
+    "day_ms": "bigint",
+    "label_id": "integer",
+    "items": "bytea",
+    "patient_id": "text",
+    "anchor_ms": "bigint",
+    "is_baseline": "boolean",
+}
+#: Rows per set-based update on PostgreSQL.
+PG_UPDATE_CHUNK = 50_000
+
+
+def update_rows(conn: Connection, table: str, key: str, rows: pd.DataFrame) -> None:
+    """Set the other columns of ``rows`` in ``table``, each row found by its ``key`` column.
+
+    SQLite: one statement per row (``executemany``; cheap there). PostgreSQL: one statement per
+    batch that joins the table with the batch's columns as arrays (``unnest``), since a round
+    trip per row would make a large undo take minutes.
+    """
     if rows.empty:
         return
-    stmt = (
-        update(patient_anchors)
-        .where(patient_anchors.c.patient_id == bindparam("pid"))
-        .values(
-            anchor_ms=bindparam("a_ms"),
-            is_baseline=bindparam("a_base"),
-            upload_id=bindparam("a_upload"),
+    names = [c for c in rows.columns if c != key]
+    columns = bulk.plain_columns(rows[[*names, key]])
+    if conn.dialect.name != "postgresql":
+        sets = ", ".join(f"{c} = ?" for c in names)
+        bulk.execute_many(
+            conn, f"UPDATE {table} SET {sets} WHERE {key} = ?", list(zip(*columns, strict=True))
         )
+        return
+    cols = [*names, key]
+    arrays = ", ".join(f"?::{PG_TYPES[c]}[]" for c in cols)
+    sets = ", ".join(f"{c} = v.{c}" for c in names)
+    sql = (
+        f"UPDATE {table} AS t SET {sets} FROM unnest({arrays}) AS v({', '.join(cols)}) "
+        f"WHERE t.{key} = v.{key}"
     )
-    names = {"anchor_ms": "a_ms", "is_baseline": "a_base", "upload_id": "a_upload"}
-    conn.execute(stmt, records(rows.rename(columns=names)))
+    for start in range(0, len(rows), PG_UPDATE_CHUNK):
+        bulk.execute(conn, sql, [c[start : start + PG_UPDATE_CHUNK] for c in columns])

@@ -478,7 +478,8 @@ def test_love_plot_keeps_labels_out_of_templates_and_handles_empty_and_nan():
     for trace in fig.data:
         assert "site: X" not in (trace.hovertemplate or "")
     (before,) = _traces(fig, "before")
-    assert list(before.y) == ["<b>site: X</b>"]  # NaN rows are not drawn
+    # NaN rows are not drawn; a label is drawn as written, never as markup (issue 10)
+    assert list(before.y) == ["&lt;b&gt;site: X&lt;/b&gt;"]
     assert is_empty_figure(love_plot(table.iloc[0:0]))
     json.loads(fig.to_json())
 

@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from pathlib import Path
 
 import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis import __version__
 from analysis.claims_config import ClaimsConfig
 from analysis.export import sheet_names, to_csv_bytes, to_markdown, to_xlsx_bytes
 from analysis.methods import MethodsInfo, methods_info, methods_rows
 from analysis.outcomes import FOLLOW_UP_WINDOWS, RESPONSE_FRACTION
-from analysis.tables import ResearchTable, wide_for_display
+from analysis.tables import ResearchTable, prepare_for_export, wide_for_display
 from data.instruments import default_registry, load_registry
 
 GOLDEN = Path(__file__).parents[1] / "fixtures" / "exports"
@@ -119,6 +122,103 @@ def test_markdown_matches_the_hand_written_golden_file_byte_for_byte():
 def test_markdown_without_methods_has_only_the_tables():
     text = to_markdown([_outcomes_small()])
     assert text.startswith("## Outcome rates (small)\n") and "## Methods" not in text
+
+
+#: Labels a practice's file may carry (the validator accepts each as a protocol or site name).
+MARKUP_LABELS = (
+    "![x](http://host/p.png)",
+    ":red[RED]",
+    "<img src=x onerror=alert(1)>",
+    "**bold**",
+    "[link](http://evil)",
+    "$x^2$",
+    "[x](javascript:alert(1))",
+    "<script>alert(1)</script>",
+    "two\nlines | and a pipe",
+    "www.evil.example and a@b.example",
+    "# heading",
+    "> quote",
+    "`code` ~~gone~~ _it_ <!-- c -->",
+    "&lt;b&gt; &copy;",
+)
+
+
+def _markup_table(labels=MARKUP_LABELS) -> ResearchTable:
+    frame = pd.DataFrame({"protocol": list(labels), "n": range(10, 10 + len(labels))})
+    frame.columns = ["protocol <b>x</b>", "n"]  # a header with markup too
+    return ResearchTable(
+        name="markup",
+        title="Rates by ![i](http://host/t.png) <b>protocol</b>",
+        frame=frame,
+        notes=tuple(labels),
+        count_cols=("n",),
+    )
+
+
+def _render(text: str) -> str:
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("gfm-like")  # tables, strikethrough, bare-URL and e-mail autolinks
+    md.linkify.set({"fuzzy_link": False})  # GitHub links www., http(s):// and e-mail only
+    return md.render(text)
+
+
+def test_markdown_labels_render_as_text_never_as_markup():
+    html = _render(to_markdown([_markup_table()]))
+    for tag in ("<img", "<a ", "<script", "<em>", "<strong>", "<code>", "<s>", "<del>", "<h1",
+                "<blockquote", "<!--"):  # fmt: skip
+        assert tag not in html, tag
+    assert "$x^2$" in html and "&lt;img src=x onerror=alert(1)&gt;" in html  # shown as written
+
+
+def test_markdown_table_keeps_its_columns_whatever_the_labels():
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(to_markdown([_markup_table()]))
+    cells_per_row, count = [], 0
+    for tok in tokens:
+        if tok.type == "tr_open":
+            count = 0
+        elif tok.type in ("th_open", "td_open"):
+            count += 1
+        elif tok.type == "tr_close":
+            cells_per_row.append(count)
+    assert cells_per_row == [3] * (1 + len(MARKUP_LABELS))  # protocol, n, suppressed
+
+
+def test_markdown_escapes_only_what_can_start_markup():
+    text = to_markdown([_markup_table(["PHQ-9", "d_z of -0.25", "95% CI", "score >= 10", "<5",
+                                       "Jacobson & Truax (1991)", "weekly, Mon"])])  # fmt: skip
+    for plain in ("| PHQ-9 |", "| d_z of -0.25 |", "| 95% CI |", "| score >= 10 |", "| <5 |",
+                  "| Jacobson & Truax (1991) |", "| weekly, Mon |"):  # fmt: skip
+        assert plain in text, plain
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.text(
+            st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"))
+            | st.sampled_from("\n|*_`[]()<>&#!$:@~\\"),
+            max_size=30,
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_markdown_cells_titles_and_notes_read_back_as_written(labels):
+    import html as html_lib
+
+    table = _markup_table(labels)
+    rendered = _render(to_markdown([table]))
+    shown = prepare_for_export(table)  # formula-neutralised: what the file should say
+    expect = [" ".join(v.split()) for v in shown.frame["protocol <b>x</b>"]]
+    cells = re.findall(r"<tr>\n<td>(.*?)</td>", rendered, flags=re.S)
+    assert [" ".join(html_lib.unescape(c).split()) for c in cells] == expect
+    notes = re.findall(r"<li>(.*?)</li>", rendered, flags=re.S)[: len(labels)]
+    assert [" ".join(html_lib.unescape(n).split()) for n in notes] == [
+        " ".join(v.split()) for v in labels
+    ]
 
 
 # --------------------------------------------------------------------------- XLSX

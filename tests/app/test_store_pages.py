@@ -211,3 +211,22 @@ def test_xlsx_sheet_choice(store_url):
     box.set_value("Scores").run()
     _ok(at)
     assert {m.label: m.value for m in at.metric}["Rows in the file"] == str(len(pd.read_csv(WIDE)))
+
+
+def test_patient_page_finds_a_patient_by_the_clinics_own_id(store_url):
+    """Issue 10: the store holds pseudonyms only; typing the clinic's id selects the patient
+    filed under its keyed hash, and the typed id is neither listed nor kept."""
+    _commit(store_url, WIDE.read_bytes(), "wide.csv")
+    clinic_id = str(pd.read_csv(WIDE)["Client ID"].iloc[0])
+    at = _app("patient")
+    listed = at.selectbox(key="patient_id").options
+    assert clinic_id not in listed and all(o.startswith("P-") for o in listed)
+    at.text_input(key="patient_lookup").set_value(clinic_id).run()
+    _ok(at)
+    with open_store(store_url) as s:
+        expected = s.pseudonym_of(clinic_id)
+    assert at.selectbox(key="patient_id").value == expected
+    assert at.text_input(key="patient_lookup").value == ""
+    at.text_input(key="patient_lookup").set_value("no such id").run()
+    assert any("No patient with that id" in w.value for w in at.warning)
+    assert at.selectbox(key="patient_id").value == expected

@@ -9,6 +9,8 @@ from sqlalchemy import create_engine, text
 from data.readers import RawTable
 from data.schema import conform
 from data.store.engine import normalise_url
+from data.store.keys import key_from_text
+from data.store.pseudonyms import pseudonym
 from data.validation import Validated
 from tests.pg_server import fresh_database_url
 
@@ -34,8 +36,35 @@ def store_url(backend: str, tmp_path) -> str:
     return fresh_database_url()
 
 
+#: The id key every test run uses (tests/conftest.py sets it in the environment), so that a
+#: test can tell which clinic id a stored pseudonym stands for.
+TEST_ID_KEY = "reliefcheck test id key"
+_SEEN: dict[str, str] = {}
+
+
+def pid(clinic_id: str) -> str:
+    """The pseudonym the store files ``clinic_id`` under with the test id key."""
+    p = pseudonym(str(clinic_id), key_from_text(TEST_ID_KEY))
+    _SEEN[p] = str(clinic_id)
+    return p
+
+
+def remember(ids: pd.Series) -> None:
+    """Note the pseudonyms of clinic ids that did not come through ``row`` (files read by the
+    test), so that ``clinic_ids`` can turn them back."""
+    for clinic_id in pd.unique(ids.astype(str)):
+        pid(clinic_id)
+
+
+def clinic_ids(ids: pd.Series) -> pd.Series:
+    """Stored pseudonyms turned back into the clinic ids the test uploaded (others unchanged)."""
+    text_ids = ids.astype(str)
+    return text_ids.map(_SEEN).fillna(text_ids).astype(ids.dtype)
+
+
 def row(patient: str, session: int | None, day: float | None, score: float, **extra) -> dict:
     """One tidy row (PHQ-9, weekly) with the phase SPEC section 2 derives from the session."""
+    pid(patient)
     phase = "follow-up" if session is None else ("baseline" if session == 0 else "treatment")
     base = {
         "patient_id": patient,
@@ -92,8 +121,10 @@ def keys(tidy: pd.DataFrame) -> list[tuple]:
 
 
 def canonical(tidy: pd.DataFrame) -> pd.DataFrame:
-    """A tidy table sorted by its key, index reset, for order-blind comparison."""
+    """A tidy table with the clinic's ids (see clinic_ids), sorted by its key, index reset, for
+    order-blind comparison."""
     keys = ["patient_id", "instrument", "session", "day"]
+    tidy = tidy.assign(patient_id=clinic_ids(tidy["patient_id"]))
     return tidy.sort_values(keys, kind="stable", na_position="first").reset_index(drop=True)
 
 

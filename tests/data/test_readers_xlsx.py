@@ -14,6 +14,7 @@ import pytest
 
 from data.errors import UnusableFileError
 from data.instruments import default_registry
+from data.read_xlsx import sheet_names
 from data.readers import RawTable, read_export
 
 REG = default_registry()
@@ -99,3 +100,28 @@ def test_xlsx_content_wins_over_a_csv_name():
     raw = read(xlsx({"S": [["patient_id", "score"], ["P1", 3]]}), filename="export.csv")
     assert raw.sheet == "S"
     assert any("Excel workbook" in n.message for n in raw.notes)
+
+
+def test_xlsx_chart_sheet_is_passed_over_and_named():
+    wb = openpyxl.Workbook()
+    wb.active.title = "Scores"
+    for row in [["patient_id", "instrument", "score"], ["P1", "PHQ-9", 4]]:
+        wb.active.append(row)
+    wb.create_chartsheet("Chart", 0)
+    buf = io.BytesIO()
+    wb.save(buf)
+    raw = read(buf.getvalue())
+    assert (raw.sheet, raw.sheets) == ("Scores", ("Chart", "Scores"))
+    assert values(raw, "score") == ["4"]
+    assert sheet_names(buf.getvalue()) == ["Chart", "Scores"]
+
+
+def test_xlsx_title_rows_are_kept_as_preamble_not_data():
+    rows = [["Clinic report for March"], [], ["patient_id", "score"], ["P1", 3]]
+    raw = read(xlsx({"Data": rows}))
+    assert raw.preamble == ("Clinic report for March",)
+    assert values(raw, "patient_id") == ["P1"]
+
+
+def test_sheet_names_of_a_damaged_file_is_empty():
+    assert sheet_names(b"PK\x03\x04" + b"\x00" * 100) == []

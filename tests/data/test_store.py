@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from data.errors import ReliefCheckError
 from data.schema import conform, empty_tidy
 from data.store import StoreError, open_store
-from tests.data.store_helpers import canonical, dump, keys, row, validated
+from tests.data.store_helpers import canonical, dump, keys, pid, row, validated
 
 A_ROWS = [row("p1", 0, 0.0, 20), row("p1", 1, 7.0, 14), row("p2", 0, 0.0, 12)]
 
@@ -132,21 +132,21 @@ def test_replace_is_audited_and_undo_restores_the_replaced_row_issue_rule_3(stor
         filename="fix.csv",
         content_hash="fix",
         replace=True,
-        uploader="dr k",
+        uploader="dr.k@clinic.example",
     )
     assert (res.status, res.n_replaced, res.n_added) == ("committed", 1, 0)
     assert ("p1", 1, 7.0, 15.0) in keys(store.read_tidy())
     log = store.audit_log()
     entry = log[log["action"] == "replace"].iloc[0]
     detail = json.loads(entry["detail"])
-    assert (entry["patient_id"], entry["upload_id"]) == ("p1", res.upload_id)
+    assert (entry["patient_id"], entry["upload_id"]) == (pid("p1"), res.upload_id)
     assert (detail["old_score"], detail["new_score"], detail["session"]) == (14.0, 15.0, 1)
     undone = store.undo(res.upload_id)
     assert (undone.n_removed, undone.n_restored) == (1, 1)
     assert keys(store.read_tidy()) == keys(validated(A_ROWS).tidy)
     up = store.uploads().set_index("upload_id")
     assert (
-        up.loc[res.upload_id, "status"] == "undone" and up.loc[res.upload_id, "uploader"] == "dr k"
+        up.loc[res.upload_id, "status"] == "undone" and up.loc[res.upload_id, "uploader"] == "dr.k@clinic.example"
     )
     assert pd.notna(up.loc[res.upload_id, "undone_at"])
     assert store.audit_log()["action"].iloc[len(log) :].tolist() == ["undo", "restore"]
@@ -210,12 +210,12 @@ def test_rows_clashing_within_one_file_are_set_aside_and_repeats_counted_once(st
 
 def test_counts_in_the_upload_history_and_message(store):
     res = store.commit(
-        validated(A_ROWS, n_rejected=2), filename="a.csv", content_hash="a", uploader="front desk"
+        validated(A_ROWS, n_rejected=2), filename="a.csv", content_hash="a", uploader="desk@clinic.example"
     )
     up = store.uploads().iloc[0]
     assert (up.filename, up.uploader, up.n_rows, up.n_rejected, up.n_added) == (
         "a.csv",
-        "front desk",
+        "desk@clinic.example",
         3,
         2,
         3,

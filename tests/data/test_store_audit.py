@@ -17,7 +17,7 @@ from sqlalchemy import inspect, text
 
 from data.store import StoreError, UndoNotAllowed, open_store
 from data.store.engine import make_engine, normalise_url, write_transaction
-from data.store.migrations import _v4, migrate
+from data.store.migrations import LATEST, _v4, migrate
 from tests.data.store_helpers import BACKENDS, dump, row, store_url, validated
 
 A_ROWS = [row("p1", 0, 0.0, 20), row("p1", 1, 7.0, 14), row("p2", 0, 0.0, 12)]
@@ -181,7 +181,10 @@ def _version_3_store(url: str) -> None:
         conn.execute(text("ALTER TABLE audit_log DROP COLUMN actor"))
         conn.execute(text("ALTER TABLE uploads DROP COLUMN undone_by"))
         conn.execute(text("UPDATE uploads SET uploader = '' WHERE filename = 'c.csv'"))
-        conn.execute(text("DELETE FROM schema_version WHERE version = 4"))
+        # ... and of what later versions added (version 5: what each upload brought).
+        conn.execute(text("DROP TABLE upload_patients"))
+        conn.execute(text("ALTER TABLE uploads DROP COLUMN replace_conflicts"))
+        conn.execute(text("DELETE FROM schema_version WHERE version > 3"))
     engine.dispose()
 
 
@@ -198,7 +201,7 @@ def test_migration_from_version_3_keeps_every_row(backend, tmp_path):
     }
     before = {t: _rows(url, t, cols) for t, cols in old_columns.items()}
     with open_store(url) as s:
-        assert s.schema_version() == 4
+        assert s.schema_version() == LATEST
         after = {t: _rows(url, t, cols) for t, cols in old_columns.items()}
         assert after.pop("schema_version")[:3] == before.pop("schema_version")
         assert after == before  # every row of every table, as it was
@@ -226,23 +229,25 @@ def test_version_4_migration_is_idempotent(backend, tmp_path):
     engine = make_engine(normalise_url(url))
     with engine.begin() as conn:  # half applied by hand: one column already there
         conn.execute(text("ALTER TABLE uploads ADD COLUMN undone_by TEXT"))
-    assert migrate(engine) == 4
+    assert migrate(engine) == LATEST
     with open_store(url) as s:
         s.record_download(ANN, "reliefcheck_summary.json")
     state = {t: _rows(url, t) for t in ("uploads", "audit_log", "download_log", "schema_version")}
     with write_transaction(engine) as conn:
         _v4(conn)
-    assert migrate(engine) == 4
+    assert migrate(engine) == LATEST
     engine.dispose()
     with open_store(url) as s:
-        assert s.schema_version() == 4
+        assert s.schema_version() == LATEST
     assert {t: _rows(url, t) for t in state} == state
 
 
 # --------------------------------------------------------------------------- command line
 
 
-def test_command_line_records_local_or_the_names_given(tmp_path, capsys):
+def test_command_line_records_local_and_takes_no_typed_names(tmp_path, capsys):
+    """Issue 10: who uploads comes from a sign-in, never from free text; the command line has
+    none, so it records ``local`` and has no option to type a name."""
     from analysis.cli import main
 
     db = f"sqlite:///{tmp_path / 'store.sqlite'}"
@@ -250,16 +255,23 @@ def test_command_line_records_local_or_the_names_given(tmp_path, capsys):
     (tmp_path / "a.csv").write_text(header + "P1,weekly,PHQ-9,0,0,20\n")
     (tmp_path / "b.csv").write_text(header + "P2,weekly,PHQ-9,0,0,12\n")
     assert main(["ingest", str(tmp_path / "a.csv"), "--db", db]) == 0
-    assert main(["ingest", str(tmp_path / "b.csv"), "--db", db, "--uploader", ANN]) == 0
-    assert main(["undo", "2", "--db", db, "--actor", BEA]) == 0  # not restricted
-    assert main(["undo", "1", "--db", db]) == 0
+    with pytest.raises(SystemExit) as typed:
+        main(["ingest", str(tmp_path / "b.csv"), "--db", db, "--uploader", "Jane 07700900123"])
+    assert typed.value.code == 2
+    assert main(["ingest", str(tmp_path / "b.csv"), "--db", db]) == 0
+    with pytest.raises(SystemExit):
+        main(["undo", "2", "--db", db, "--actor", BEA])
+    assert main(["undo", "2", "--db", db]) == 0
     capsys.readouterr()
     assert main(["uploads", "--db", db]) == 0
     out = capsys.readouterr().out
-    assert "undone_by" in out and ANN in out and BEA in out
+    assert "undone_by" in out and "Jane" not in out
     with open_store(db) as s:
         up = s.uploads()
-    assert up[["uploader", "undone_by"]].values.tolist() == [["local", "local"], [ANN, BEA]]
+    assert up[["uploader", "undone_by"]].fillna("").values.tolist() == [
+        ["local", ""],
+        ["local", "local"],
+    ]
 
 
 # --------------------------------------------------------------------------- dashboard helpers

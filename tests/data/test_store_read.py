@@ -15,13 +15,15 @@ from sqlalchemy import text
 from data.schema import empty_tidy
 from data.store import StoreError, open_store, reading
 from data.store.codec import unpack_items
-from tests.data.store_helpers import row, validated
+from tests.data.store_helpers import clinic_ids, row, validated
 
 
 def _order(tidy: pd.DataFrame) -> list[tuple]:
     return [
         (p, int(s), float(d))
-        for p, s, d in zip(tidy["patient_id"], tidy["session"], tidy["day"], strict=True)
+        for p, s, d in zip(
+            clinic_ids(tidy["patient_id"]), tidy["session"], tidy["day"], strict=True
+        )
     ]
 
 
@@ -140,4 +142,4 @@ def test_a_read_sees_one_snapshot_while_an_upload_commits(store, url, monkeypatc
 
 
 def _patients(store) -> list[str]:
-    return store.read_tidy()["patient_id"].tolist()
+    return clinic_ids(store.read_tidy()["patient_id"]).tolist()
