@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, insert, select, update
 
 from data.schema import conform
 from data.store import anchors, bulk, codec, codes, kept
@@ -43,7 +43,7 @@ def commit(
     content_hash: str,
     uploader: str = "local",
     replace: bool = False,
-    anchor_key: str | None = None,
+    anchor_key: bytes | str | None = None,
     before_commit: Callable[[], None] | None = None,
 ) -> CommitResult:
     """Store the accepted rows of ``validated`` (a data.validation.Validated) as one upload.
@@ -118,7 +118,7 @@ def commit(
     )
 
 
-def _same_content_upload(conn: Connection, content_hash: str):
+def _same_content_upload(conn: Connection, content_hash: str) -> Row | None:
     """The earliest committed upload with this content that still holds a stored row (replaced
     or not), or None. An upload that holds none adds nothing to what the committed uploads,
     replayed, would give (after an undo its rows may no longer line up, say), so a file with its

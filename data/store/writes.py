@@ -144,13 +144,29 @@ PG_UPDATE_CHUNK = 50_000
 def update_rows(conn: Connection, table: str, key: str, rows: pd.DataFrame) -> None:
     """Set the other columns of ``rows`` in ``table``, each row found by its ``key`` column.
 
-    SQLite: one statement per row (``executemany``; cheap there). PostgreSQL: one statement per
-    batch that joins the table with the batch's columns as arrays (``unnest``), since a round
-    trip per row would make a large undo take minutes.
+    When the new values take only a few distinct combinations (a change of owner, say), one
+    statement per combination sets them on all its rows (``key`` in batches). Otherwise SQLite
+    runs one statement per row (``executemany``; cheap there) and PostgreSQL one per batch that
+    joins the table with the batch's columns as arrays (``unnest``): a round trip per row would
+    make a large undo take minutes.
     """
-    if rows.empty:
-        return
     names = [c for c in rows.columns if c != key]
+    if rows.empty or not names:
+        return
+    combos = rows[names].astype(object).where(rows[names].notna(), None)
+    grouped = combos.groupby(names, dropna=False, sort=False)
+    if grouped.ngroups <= _FEW:
+        keys = rows[key].to_numpy(dtype=object)
+        sets = ", ".join(f"{c} = ?" for c in names)
+        for value, pos in grouped.indices.items():
+            values = value if isinstance(value, tuple) else (value,)
+            plain = [
+                None if v is None or (isinstance(v, float) and np.isnan(v)) else _plain(v)
+                for v in values
+            ]
+            for cond, params in bulk.in_batches(conn, key, keys[pos].tolist(), PG_TYPES[key]):
+                bulk.execute(conn, f"UPDATE {table} SET {sets} WHERE {cond}", [*plain, *params])
+        return
     columns = bulk.plain_columns(rows[[*names, key]])
     if conn.dialect.name != "postgresql":
         sets = ", ".join(f"{c} = ?" for c in names)
@@ -167,3 +183,11 @@ def update_rows(conn: Connection, table: str, key: str, rows: pd.DataFrame) -> N
     )
     for start in range(0, len(rows), PG_UPDATE_CHUNK):
         bulk.execute(conn, sql, [c[start : start + PG_UPDATE_CHUNK] for c in columns])
+
+
+#: Distinct value combinations up to which ``update_rows`` sets each combination at once.
+_FEW = 16
+
+
+def _plain(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value

@@ -24,6 +24,7 @@ TABLES = (
     "audit_log",
     "patient_anchors",
     "anchor_changes",
+    "upload_patients",
 )
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]

@@ -146,7 +146,8 @@ def test_replace_is_audited_and_undo_restores_the_replaced_row_issue_rule_3(stor
     assert keys(store.read_tidy()) == keys(validated(A_ROWS).tidy)
     up = store.uploads().set_index("upload_id")
     assert (
-        up.loc[res.upload_id, "status"] == "undone" and up.loc[res.upload_id, "uploader"] == "dr.k@clinic.example"
+        up.loc[res.upload_id, "status"] == "undone"
+        and up.loc[res.upload_id, "uploader"] == "dr.k@clinic.example"
     )
     assert pd.notna(up.loc[res.upload_id, "undone_at"])
     assert store.audit_log()["action"].iloc[len(log) :].tolist() == ["undo", "restore"]
@@ -210,7 +211,10 @@ def test_rows_clashing_within_one_file_are_set_aside_and_repeats_counted_once(st
 
 def test_counts_in_the_upload_history_and_message(store):
     res = store.commit(
-        validated(A_ROWS, n_rejected=2), filename="a.csv", content_hash="a", uploader="desk@clinic.example"
+        validated(A_ROWS, n_rejected=2),
+        filename="a.csv",
+        content_hash="a",
+        uploader="desk@clinic.example",
     )
     up = store.uploads().iloc[0]
     assert (up.filename, up.uploader, up.n_rows, up.n_rejected, up.n_added) == (

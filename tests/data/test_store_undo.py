@@ -16,7 +16,7 @@ from sqlalchemy import text
 from data.store import open_store
 from data.store.engine import make_engine, normalise_url, write_transaction
 from data.store.migrations import LATEST, _v5
-from tests.data.store_helpers import canonical, keys, row, validated
+from tests.data.store_helpers import canonical, dump, keys, row, validated
 
 # A: 20 patients x 3 sessions = 60 rows; B: the same 60 and 20 new patients' baselines.
 A_60 = [row(f"p{i:02d}", s, 7.0 * s, float(10 + i + s)) for i in range(20) for s in range(3)]
@@ -47,6 +47,22 @@ def test_undo_of_an_upload_a_later_one_repeats_keeps_the_shared_rows_issue_10(st
     # With B undone too, the store is empty, and A's file stores its 60 rows again.
     assert store.undo(b.upload_id).n_removed == 80 and store.is_empty()
     assert _commit(store, A_60, "a.csv").n_added == 60
+
+
+def test_an_undo_preview_says_what_the_undo_would_do_and_changes_nothing(store, url):
+    from data.store.undo import preview
+
+    a = _commit(store, A_60, "a.csv")
+    _commit(store, B_80, "b.csv")
+    before, version = dump(url), store.content_version()
+    seen = preview(store.engine, a.upload_id)
+    assert dump(url) == before and store.content_version() == version
+    done = store.undo(a.upload_id)
+    assert (seen.n_removed, seen.n_kept, seen.message) == (
+        done.n_removed,
+        done.n_kept,
+        done.message,
+    )
 
 
 def test_undo_of_the_later_upload_removes_only_its_own_rows_issue_10(store):
