@@ -21,8 +21,8 @@ ctx = state.context()
 st.header("Uploads history", anchor=False)
 st.markdown(
     "Every export committed to the outcome store, with what it added or changed. An upload "
-    "can be undone as a whole: its assessments leave the store and any scores it replaced "
-    "come back."
+    "can be undone as a whole: the store then holds what the other uploads alone would have "
+    "given, so rows another upload also brought stay, and any scores it replaced come back."
 )
 try:
     store = state.store()
@@ -66,10 +66,30 @@ else:
     pick = st.selectbox("Upload", list(choices), format_func=choices.get, key="undo_pick")
     row = uploads.loc[(uploads["upload_id"] == pick).to_numpy()].iloc[0]
     if st.session_state.get(PENDING_KEY) == pick:
+        with st.spinner("Working out what the undo would change…"):
+            try:
+                ahead = store.preview_undo(
+                    int(pick), allowed_uploader=trail.undo_allowed_uploader()
+                )
+            except ReliefCheckError:
+                ahead = None
+        if ahead is None:
+            effect = "its stored assessments leave the store"
+        else:
+            effect = f"{ahead.n_removed:,} stored assessments leave the store"
+            if ahead.n_kept:
+                effect += (
+                    f", {ahead.n_kept:,} stay because other uploads still in the store brought "
+                    "them too"
+                )
+            if ahead.n_restored:
+                effect += (
+                    f", and {ahead.n_restored:,} other scores come back (ones it had replaced or "
+                    "kept out)"
+                )
         st.warning(
-            f"Undo upload #{pick} ({md_escape(row['filename'])})? Its "
-            f"{int(row['n_active']):,} stored assessments leave the store, and any scores it "
-            "replaced come back. Every page changes at once. The upload stays in this history, "
+            f"Undo upload #{pick} ({md_escape(row['filename'])})? {effect[0].upper()}"
+            f"{effect[1:]}. Every page changes at once. The upload stays in this history, "
             "marked undone.",
             icon=":material/warning:",
         )

@@ -24,7 +24,7 @@ from data.store.names import safe_actor, safe_file_label
 from data.store.pseudonyms import for_uploader, pseudonym, pseudonymise_upload
 from data.store.results import CommitResult
 from data.store.tables import assessments, audit_log, schema_version, store_meta, uploads
-from data.store.undo import UndoResult, undo
+from data.store.undo import UndoResult, preview, undo
 
 
 def content_hash(data: bytes) -> str:
@@ -121,6 +121,11 @@ class Store:
             allowed_uploader=allowed_uploader,
             before_commit=self.before_commit,
         )
+
+    def preview_undo(self, upload_id: int, *, allowed_uploader: str | None = None) -> UndoResult:
+        """What ``undo`` would do, with the same counts, changing nothing (for a confirmation
+        question; it runs the undo and rolls it back, so it takes as long as the undo)."""
+        return preview(self.engine, upload_id, allowed_uploader=allowed_uploader)
 
     def record_download(self, actor: str | None, what: str, n_rows: int | None = None) -> None:
         """Log that ``actor`` (None: ``local``) downloaded ``what``: the table or format's name

@@ -139,6 +139,8 @@ def test_upload_a_good_file_commit_see_it_in_the_history_and_undo(store_url):
     ]
     at.button(key="undo_start").click().run()
     assert any("Undo upload #1 (wide.csv)?" in w.value for w in at.warning)
+    # the question gives the undo's own counts, worked out and rolled back
+    assert any(f"{n_scores:,} stored assessments leave the store" in w.value for w in at.warning)
     assert not open_store(store_url).is_empty()  # nothing happens before the confirmation
     at.button(key="undo_confirm").click().run()
     _ok(at)
