@@ -47,7 +47,7 @@ def _download(page, button) -> bytes:
         wait_for_run(page, timeout=60_000)
         try:
             with page.expect_download(timeout=90_000) as info:
-                button.click()
+                button.click(timeout=90_000)  # disabled while a run is under way
             return Path(info.value.path()).read_bytes()
         except PlaywrightError:
             if attempt == 2:
