@@ -1,6 +1,6 @@
 """The researcher's command line (SPEC section 7): ``python -m analysis <command> ...``.
 
-This module, ``cli_store``, ``outfiles`` (every file written: regular files only, atomically)
+This module, ``cli_store``, ``cli_outfiles`` (every file written: regular files only, atomically)
 and ``__main__`` are the only parts of ``analysis`` that read or write files. Every
 command prints a plain report; a ReliefCheckError becomes its message and exit code 2, and no
 input can make it print a Python traceback.
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-from analysis.outfiles import (
+from analysis.cli_outfiles import (
     STDOUT,
     PendingOutput,
     prepare_folder,
@@ -204,7 +204,7 @@ def _figures(args: argparse.Namespace, registry, tidy):
 
 def _write(text_or_bytes: str | bytes, out: str | PendingOutput | None) -> None:
     """Text or bytes to standard output (``None`` or ``-``), to a prepared output, or to a path
-    (checked and written atomically by ``analysis.outfiles``)."""
+    (checked and written atomically by ``analysis.cli_outfiles``)."""
     if out is None or out == STDOUT:
         write_stdout(text_or_bytes)
     elif isinstance(out, PendingOutput):

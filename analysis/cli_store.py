@@ -13,7 +13,7 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from analysis.outfiles import OutputPathError, PendingOutput, prepare_output
+from analysis.cli_outfiles import OutputPathError, PendingOutput, prepare_output
 from data.errors import ReliefCheckError
 
 EXIT_OK, EXIT_UNUSABLE = 0, 2

@@ -21,20 +21,10 @@ import pandas as pd
 from data.store import anchors
 from data.store.classify import classify
 from data.store.tables import NO_DAY
+from data.store.writes import ROW_COLUMNS
 
 #: Columns of a replayed row (``seq``: the order in which the replay stored it).
-COLUMNS = (
-    "seq",
-    "upload_id",
-    "replaced_by",
-    "patient_id",
-    "instrument_id",
-    "session_key",
-    "day_ms",
-    "label_id",
-    "score",
-    "items",
-)
+COLUMNS = ("seq", *ROW_COLUMNS)
 
 
 @dataclass(frozen=True)

@@ -6,21 +6,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, select
 
-from data.store import bulk
+from data.store import bulk, codec
 from data.store.tables import instruments
 
 #: Stored-form columns of an assessment as read for a commit or an undo, after its id.
-ROW_COLUMNS = (
-    "upload_id",
-    "replaced_by",
-    "patient_id",
-    "instrument_id",
-    "session_key",
-    "day_ms",
-    "label_id",
-    "score",
-    "items",
-)
+ROW_COLUMNS = ("upload_id", "replaced_by", *codec.READ_COLUMNS)
 _SELECT = f"SELECT id, {', '.join(ROW_COLUMNS)} FROM assessments WHERE "
 
 
