@@ -18,6 +18,7 @@ from analysis.claims_config import (
     ClaimsConfig,
 )
 from analysis.claims_faster import intensive_faster
+from analysis.multiplicity import control_multiplicity
 from analysis.rates import proportion
 from analysis.verdicts import (
     CLAIM_TEXT,
@@ -25,9 +26,12 @@ from analysis.verdicts import (
     REGRESSION,
     ClaimResult,
     attrition_caveat,
+    eot_recall_caveats,
     recall_caveat,
+    share_p_value,
     share_verdict,
     standard_caveats,
+    with_regression_numbers,
 )
 
 __all__ = [
@@ -82,14 +86,17 @@ def rapid_onset(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
             f"{late} of {n} paired patients were first reassessed after {cfg.rapid_days:g} days "
             "and count as not showing rapid relief."
         )
-    if ins.recall_days:
-        caveats.append(
-            f"{ins.key} asks about the past {ins.recall_days:g} days, so an assessment a few days "
-            "after baseline still covers mostly the time before treatment."
-        )
+    within = paired.loc[early.to_numpy(), "first_post_day"]
+    rc = recall_caveat(
+        ins.key, ins.recall_days, float(within.median()) if len(within) else cfg.rapid_days,
+        f"the first reassessments within {cfg.rapid_days:g} days came a median of",
+    )  # fmt: skip
+    if rc:
+        caveats.append(rc)
     return ClaimResult(
         "rapid-onset", ins.key, verdict, n, pct, ci, test, tuple(caveats),
         details={"n_first_assessed_within_window": int(early.sum()), "k": k},
+        p_value=share_p_value(k, n, cfg.rapid_share),
     )  # fmt: skip
 
 
@@ -113,9 +120,11 @@ def large_improvement(
     details = {"k": k, "all_starters_n": all_k, "all_starters_of": len(starters)}
     if effect:
         details.update({key: effect.get(key) for key in ("g_av", "g_av_ci_lo", "g_av_ci_hi")})
+    caveats = list(standard_caveats(out, ins.key, ins.recall_days))
+    caveats.extend(eot_recall_caveats(out[out["paired"].fillna(False).astype(bool)], ins))
     return ClaimResult(
-        claim_id, ins.key, verdict, n, pct, ci, test,
-        standard_caveats(out, ins.key, ins.recall_days), group=group, details=details,
+        claim_id, ins.key, verdict, n, pct, ci, test, tuple(caveats), group=group,
+        details=details, p_value=share_p_value(k, n, cfg.large_share),
     )  # fmt: skip
 
 
@@ -169,8 +178,9 @@ def lasting(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
         "best_case_ci_hi": best.ci[1] if best.ci else None,
     }
     return ClaimResult(
-        "lasting", ins.key, verdict, n, pct, ci, test, tuple(caveats), details=details
-    )
+        "lasting", ins.key, verdict, n, pct, ci, test, tuple(caveats), details=details,
+        p_value=share_p_value(k, n, cfg.lasting_share),
+    )  # fmt: skip
 
 
 def initial_anxiety(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
@@ -183,15 +193,26 @@ def initial_anxiety(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
     if n == 0:
         return _not_testable("initial-anxiety", ins.key, "No session-1 scores.", test)
     _, pct, ci = share_verdict(k, n, 0.5, cfg)
+    caveats = list(standard_caveats(out, ins.key, ins.recall_days))
+    s1 = out.loc[out["s1_reliable_deterioration"].notna().to_numpy(), "s1_day"].dropna()
+    rc = recall_caveat(
+        ins.key, ins.recall_days, float(s1.median()) if len(s1) else None,
+        "session-1 scores came a median of",
+    )  # fmt: skip
+    if rc:
+        caveats.append(rc)
     return ClaimResult(
-        "initial-anxiety", ins.key, REPORTED, n, pct, ci, test,
-        standard_caveats(out, ins.key, ins.recall_days), details={"k": k},
+        "initial-anxiety", ins.key, REPORTED, n, pct, ci, test, tuple(caveats), details={"k": k},
     )  # fmt: skip
 
 
-def suicidal_ideation(safety, cfg: ClaimsConfig) -> ClaimResult:
+def suicidal_ideation(
+    safety, cfg: ClaimsConfig, *, s1_day: float | None = None, recall_days: float | None = None
+) -> ClaimResult:
     """Among patients with the safety item ≥ 1 at baseline, the share with it back to 0 at
     session 1 (verdict against ``cfg.si_share``); EOT resolution and new onset beside it.
+    ``s1_day`` (median day of the instrument's session-1 scores) and ``recall_days`` give the
+    recall-period caveat when session 1 falls inside the recall period.
     """
     instrument = safety.instrument
     test = (
@@ -230,9 +251,11 @@ def suicidal_ideation(safety, cfg: ClaimsConfig) -> ClaimResult:
         f"New onset: {details['new_onset_n']} of {details['new_onset_of']} patients without such "
         "thoughts at baseline reported them at a later assessment.",
     )
+    rc = recall_caveat(instrument, recall_days, s1_day, "session-1 answers came a median of")
     return ClaimResult(
-        "suicidal-ideation", instrument, verdict, n, pct, ci, test, caveats, details=details
-    )
+        "suicidal-ideation", instrument, verdict, n, pct, ci, test,
+        caveats + ((rc,) if rc else ()), details=details, p_value=share_p_value(k, n, cfg.si_share),
+    )  # fmt: skip
 
 
 #: The outcome columns the claims read, besides ``sustained<window>`` for ``lasting``.
@@ -246,6 +269,7 @@ CLAIM_COLUMNS = (
     "left_early",
     "change",
     "baseline",
+    "eot",
     "completer",
     "rc_threshold",
     "reliable_improvement",
@@ -253,6 +277,8 @@ CLAIM_COLUMNS = (
     "first_post_day",
     "first_post_reliable_improvement",
     "s1_reliable_deterioration",
+    "s1_day",
+    "eot_day",
     "tti_days",
     "tti_event",
     "has_follow_up",
@@ -271,12 +297,16 @@ def evaluate_claims(
     *,
     safety=None,
     effects: pd.DataFrame | None = None,
+    benchmarks=None,
 ) -> list[ClaimResult]:
-    """Every claim of SPEC section 6 on one dataset.
+    """Every claim of SPEC section 6 on one dataset, with multiplicity control
+    (``analysis.multiplicity``: the primary claim at α, the others Holm-adjusted).
 
     ``outcomes`` is ``patient_outcomes(tidy, registry)``; ``safety`` a ``SafetyReport`` (computed
     when None); ``effects`` optional ``paired_effects_by_group(..., by=["instrument"])`` rows to
-    show g_av beside the large-improvement verdicts.
+    show g_av beside the large-improvement verdicts; ``benchmarks`` the published reference
+    figures (``data.benchmarks``; the shipped file when None) for the regression-to-the-mean
+    caveat's numbers.
     """
     from analysis.safety import safety_report
 
@@ -295,7 +325,16 @@ def evaluate_claims(
         results.append(large_improvement(by_ins[ins.key], ins, cfg, effect=eff.get(ins.key)))
     for ins in present:
         results.append(lasting(by_ins[ins.key], ins, cfg))
-    results.append(suicidal_ideation(safety or safety_report(tidy, registry), cfg))
+    safety = safety or safety_report(tidy, registry)
+    si_ins = registry.get(safety.instrument) if safety.instrument in registry else None
+    si_out = by_ins.get(si_ins.key) if si_ins is not None else None
+    s1 = None if si_out is None else si_out["s1_day"].dropna()
+    results.append(
+        suicidal_ideation(
+            safety, cfg, s1_day=float(s1.median()) if s1 is not None and len(s1) else None,
+            recall_days=si_ins.recall_days if si_ins is not None else None,
+        )
+    )  # fmt: skip
     for ins in present:
         results.append(treatment_resistant(by_ins[ins.key], ins, cfg))
     gad = registry.resolve("GAD-7")
@@ -312,7 +351,8 @@ def evaluate_claims(
         )
     if not present:
         results = [_not_testable(c, None, "The data has no scores.", "") for c in CLAIM_TEXT]
-    return results
+    results = with_regression_numbers(results, by_ins, benchmarks)
+    return control_multiplicity(results, cfg)
 
 
 def with_effect_sizes(

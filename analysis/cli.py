@@ -1,7 +1,7 @@
 """The researcher's command line (SPEC section 7): ``python -m analysis <command> ...``.
 
-This module, ``cli_store``, ``cli_outfiles`` (every file written: regular files only, atomically)
-and ``__main__`` are the only parts of ``analysis`` that read or write files. Every
+This module, ``cli_store``, ``cli_calibrate``, ``cli_outfiles`` (every file written: regular files
+only, atomically) and ``__main__`` are the only parts of ``analysis`` that read or write files. Every
 command prints a plain report; a ReliefCheckError becomes its message and exit code 2, and no
 input can make it print a Python traceback.
 """
@@ -190,16 +190,53 @@ def _load_tidy(args: argparse.Namespace, registry):
     return v.tidy
 
 
-def _figures(args: argparse.Namespace, registry, tidy):
+#: A claim settings file longer than this is not a settings file.
+MAX_SETTINGS_BYTES = 100_000
+
+
+def claims_settings(args: argparse.Namespace):
+    """(ClaimsConfig, Frozen | None): the claim settings of ``--settings FILE`` (a JSON object:
+    the ``claims_config`` of a summary), else, with ``--db``, the store's frozen settings when
+    they verify, else the defaults; with the store's freeze in force (for the stamp)."""
     from analysis.claims_config import ClaimsConfig
+    from analysis.settings_stamp import Frozen, config_from_json
+
+    frozen = None
+    if getattr(args, "db", None):
+        from data.store import open_store
+
+        frozen = Frozen.from_records(open_store(args.db).frozen_settings())
+    path = getattr(args, "settings", None)
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read(MAX_SETTINGS_BYTES + 1)
+        except OSError as exc:
+            raise ReliefCheckError(
+                f"Cannot read the settings file {path} ({exc.strerror})."
+            ) from None
+        if len(raw) > MAX_SETTINGS_BYTES:
+            raise ReliefCheckError(f"{path} is too large for a claim settings file.")
+        return config_from_json(raw.decode("utf-8", errors="replace")), frozen
+    if frozen is not None and frozen.verified:
+        return config_from_json(frozen.settings), frozen
+    return ClaimsConfig(), frozen
+
+
+def _figures(args: argparse.Namespace, registry, tidy):
+    from dataclasses import replace
+
     from analysis.figures import compute_figures
+    from analysis.settings_stamp import settings_stamp
 
     def progress(frac: float, msg: str) -> None:
         if not args.quiet:
             print(f"[{frac:4.0%}] {msg}", file=sys.stderr)
 
-    return compute_figures(tidy, registry, ClaimsConfig(), n_boot=args.n_boot, seed=args.seed,
-                           models=not args.no_models, progress=progress)  # fmt: skip
+    config, frozen = claims_settings(args)
+    fig = compute_figures(tidy, registry, config, n_boot=args.n_boot, seed=args.seed,
+                          models=not args.no_models, progress=progress)  # fmt: skip
+    return replace(fig, settings=settings_stamp(config, frozen))
 
 
 def _write(text_or_bytes: str | bytes, out: str | PendingOutput | None) -> None:
@@ -269,7 +306,7 @@ def cmd_tables(args: argparse.Namespace) -> int:
     tidy = _load_tidy(args, registry)
     fig = _figures(args, registry, tidy)
     tables = research_tables(tidy, fig, registry)
-    methods = methods_info(registry, fig.config.to_dict(), datetime.date.today())
+    methods = methods_info(registry, fig.config.to_dict(), datetime.date.today(), stamp=fig.stamp())
     files = [
         *((f"{t.name}.csv", lambda t=t: to_csv_bytes(t)) for t in tables),
         ("reliefcheck_tables.xlsx", lambda: to_xlsx_bytes(tables, methods)),
@@ -326,6 +363,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=20130101, help="bootstrap seed")
         p.add_argument("--no-models", action="store_true", help="skip the growth models")
         p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+        p.add_argument(
+            "--settings",
+            metavar="FILE",
+            help="claim settings as JSON (a summary's claims_config); default: the store's "
+            "frozen settings with --db, else the defaults",
+        )
         instruments_option(p)
 
     p = add("summary", cmd_summary, "every figure of the analysis (JSON, long CSV or Markdown)")
@@ -340,6 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
     from analysis.cli_store import add_store_commands
 
     add_store_commands(add, instruments_option)
+
+    from analysis.cli_calibrate import add_calibrate_command
+
+    add_calibrate_command(add, instruments_option)
 
     p = add("demo", cmd_demo, "write the synthetic demo cohort")
     p.add_argument("--patients", type=int, default=300)

@@ -130,6 +130,38 @@ def cmd_undo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_freeze(args: argparse.Namespace) -> int:
+    """Freeze the claim settings in the store (pre-registration), or list the freezes."""
+    import json
+
+    from analysis.settings_stamp import canonical_json, settings_hash
+
+    store = _store(args)
+    if args.list:
+        rows = [
+            {"frozen_at": r.frozen_at, "by": r.actor, "sha256": r.sha256,
+             "n_scores_at_freeze": r.n_scores, "verified": r.verified,
+             "settings": json.loads(r.settings)}
+            for r in store.frozen_settings()
+        ]  # fmt: skip
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    from analysis.cli import claims_settings
+
+    config, _ = claims_settings(argparse.Namespace(db=None, settings=args.settings))
+    record = store.freeze_settings(canonical_json(config), actor="local")
+    data = (
+        "before any scores were stored"
+        if record.n_scores == 0
+        else f"with {record.n_scores:,} scores already stored"
+    )
+    print(
+        f"Claim settings frozen {data}. SHA-256 {settings_hash(config)}. Every summary, table and "
+        "dashboard view of this store now shows whether it used them."
+    )
+    return EXIT_OK
+
+
 def add_store_commands(add, instruments_option) -> None:
     """Register ingest, uploads and undo on the main parser (see analysis/cli.py)."""
 
@@ -162,6 +194,13 @@ def add_store_commands(add, instruments_option) -> None:
     instruments_option(p)
 
     p = add("uploads", cmd_uploads, "list the uploads in the outcome store")
+    db_option(p)
+
+    p = add("freeze", cmd_freeze, "freeze the claim settings in the store before data arrive")
+    p.add_argument(
+        "--settings", metavar="FILE", help="claim settings as JSON (default: the defaults)"
+    )
+    p.add_argument("--list", action="store_true", help="list the freezes instead")
     db_option(p)
 
     p = add("undo", cmd_undo, "undo an upload, restoring what it replaced")

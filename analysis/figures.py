@@ -24,6 +24,7 @@ from analysis.funnel import inclusion_funnel
 from analysis.outcomes import FLAG_COLUMNS, as_all_starters, patient_outcomes
 from analysis.rates import rates_table
 from analysis.safety import SafetyReport, safety_report
+from analysis.settings_stamp import SettingsStamp, settings_stamp
 from analysis.survival import km_by_group, logrank_test
 from analysis.trajectories import matched_days
 from data.errors import AnalysisError
@@ -71,6 +72,13 @@ class Figures:
     #: BalanceResult per instrument and protocol pair (analysis.balance), or the reason it
     #: could not be computed, keyed by (instrument, a, b)
     balance: dict = field(default_factory=dict)
+    #: The claim settings' stamp (analysis.settings_stamp), set by the caller that knows the
+    #: practice's frozen settings; None reads as ``settings_stamp(config)`` (not frozen).
+    settings: SettingsStamp | None = None
+
+    def stamp(self) -> SettingsStamp:
+        """The settings stamp of these figures (not frozen when none was set)."""
+        return self.settings or settings_stamp(self.config)
 
 
 def _rates(outcomes: pd.DataFrame, ci: float) -> pd.DataFrame:

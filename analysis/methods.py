@@ -21,8 +21,10 @@ from analysis.growth import METHOD as GROWTH_METHOD
 from analysis.growth import REFERENCE_PROTOCOL
 from analysis.growth_days import METHOD as DAY_METHOD
 from analysis.matched_time import METHOD as MATCHED_TIME_METHOD
+from analysis.multiplicity import RULE as MULTIPLICITY_RULE
 from analysis.outcomes import FOLLOW_UP_WINDOWS, RESPONSE_FRACTION
 from analysis.result_tables import ADJUSTED_METHOD
+from analysis.settings_stamp import SettingsStamp
 from analysis.tables import DEFAULT_MIN_N, FORMULA_RULE, suppression_note
 from analysis.trajectories import matched_days
 from data.instruments import RCI_Z, Instrument, Registry
@@ -210,6 +212,7 @@ def methods_rows(
     claims_config: Mapping[str, object] | None = None,
     *,
     min_n: int = DEFAULT_MIN_N,
+    stamp: SettingsStamp | None = None,
 ) -> list[MethodsRow]:
     """(section, item, text) rows stating every instrument's figures (from ``registry``), the
     definitions, the statistical methods, each claim threshold in ``claims_config`` (e.g.
@@ -221,6 +224,11 @@ def methods_rows(
     rows.extend(_statistics_rows())
     for key, value in (claims_config or {}).items():
         rows.append(("Claims thresholds", str(key), str(value)))
+    if claims_config is not None:
+        rows.append(("Claims thresholds", "multiple claims", MULTIPLICITY_RULE))
+    if stamp is not None:
+        rows.append(("Claims thresholds", "settings stamp", stamp.text()))
+        rows.append(("Claims thresholds", "settings SHA-256", stamp.sha256))
     rows.extend(_disclosure_rows(min_n))
     return rows
 
@@ -231,7 +239,9 @@ def methods_info(
     generated_on: dt.date,
     *,
     min_n: int = DEFAULT_MIN_N,
+    stamp: SettingsStamp | None = None,
 ) -> MethodsInfo:
-    """``MethodsInfo`` for this version of ReliefCheck (``analysis.__version__``)."""
-    rows = tuple(methods_rows(registry, claims_config, min_n=min_n))
+    """``MethodsInfo`` for this version of ReliefCheck (``analysis.__version__``); ``stamp``
+    adds the claim settings' stamp (frozen or not, changed or not) and their SHA-256."""
+    rows = tuple(methods_rows(registry, claims_config, min_n=min_n, stamp=stamp))
     return MethodsInfo(software_version=__version__, generated_on=generated_on, rows=rows)

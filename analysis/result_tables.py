@@ -244,11 +244,16 @@ def _claim_dict(claim: object) -> Mapping[str, object]:
     return to_dict()
 
 
-def claims_table(claims: Iterable[object], *, name: str = "claims") -> ResearchTable:
+def claims_table(
+    claims: Iterable[object], *, name: str = "claims", stamp: str | None = None
+) -> ResearchTable:
     """The claims scorecard, from ``ClaimResult`` objects (or their ``to_dict()`` form).
 
     Columns: ``id``, ``claim``, ``instrument``, ``group``, ``verdict``, ``n``, ``estimate``,
-    ``ci_lo``, ``ci_hi``, ``test`` and ``caveats`` (joined with " | ").
+    ``ci_lo``, ``ci_hi``, ``role`` (primary or exploratory), ``verdict_unadjusted``, ``p_value``,
+    ``p_adjusted`` (Holm), ``test`` and ``caveats`` (joined with " | "). ``stamp``: the claim
+    settings' stamp in words (``SettingsStamp.text()``), kept in a ``settings`` column and the
+    notes so that a copied table still says which settings made it.
     """
     records = []
     for c in claims:  # a handful of claims: a loop over results, not over patients
@@ -265,13 +270,20 @@ def claims_table(claims: Iterable[object], *, name: str = "claims") -> ResearchT
                 "estimate": d.get("estimate"),
                 "ci_lo": ci[0],
                 "ci_hi": ci[1],
+                "role": d.get("role"),
+                "verdict_unadjusted": d.get("verdict_unadjusted") or d.get("verdict"),
+                "p_value": d.get("p_value"),
+                "p_adjusted": d.get("p_adjusted"),
                 "test": d.get("test"),
                 "caveats": " | ".join(str(x) for x in d.get("caveats") or ()),
             }
         )
-    cols = ["id", "claim", "instrument", "group", "verdict", "n", "estimate", "ci_lo", "ci_hi"]
+    cols = ["id", "claim", "instrument", "group", "verdict", "n", "estimate", "ci_lo", "ci_hi",
+            "role", "verdict_unadjusted", "p_value", "p_adjusted"]  # fmt: skip
     frame = pd.DataFrame(records, columns=[*cols, "test", "caveats"])
-    for col in ("estimate", "ci_lo", "ci_hi"):
+    if stamp:
+        frame["settings"] = stamp
+    for col in ("estimate", "ci_lo", "ci_hi", "p_value", "p_adjusted"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     frame["n"] = frame["n"].astype(np.int64)
     return ResearchTable(
@@ -283,8 +295,12 @@ def claims_table(claims: Iterable[object], *, name: str = "claims") -> ResearchT
             "inconclusive (the CI straddles the threshold, or too few patients), not testable.",
             "Shares are percentages (0-100) with Wilson score intervals; thresholds are listed "
             "on the Methods sheet.",
+            "Multiple claims: the primary claim is tested at one-sided 2.5%; every other claim "
+            "is exploratory, its p adjusted by Holm's method, and supported only when the "
+            "adjusted p is at most 2.5% (verdict_unadjusted is each test on its own).",
+            *((stamp,) if stamp else ()),
         ),
         count_cols=("n",),
         derived={"n": ("estimate", "ci_lo", "ci_hi")},
-        decimals={"estimate": 1, "ci_lo": 1, "ci_hi": 1},
+        decimals={"estimate": 1, "ci_lo": 1, "ci_hi": 1, "p_value": 4, "p_adjusted": 4},
     )

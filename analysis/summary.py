@@ -13,6 +13,7 @@ from analysis import __version__
 from analysis.figures import Figures
 from analysis.outcomes import FLAG_COLUMNS
 from analysis.rates import rates_table
+from analysis.reference_outputs import summary_references
 
 SCHEMA = "reliefcheck.summary/1"
 GROUP_FIGURES = (
@@ -206,8 +207,10 @@ def _models(fig: Figures) -> list[dict]:
     return out
 
 
-def summary_json(fig: Figures) -> dict:
-    """SPEC section 7's summary object (percentages 0–100, unrounded)."""
+def summary_json(fig: Figures, *, benchmarks=None) -> dict:
+    """SPEC section 7's summary object (percentages 0–100, unrounded). ``references``: the
+    published benchmarks beside the practice's figures (``analysis.references``; the built-in
+    benchmark file when ``benchmarks`` is None)."""
     return {
         "schema": SCHEMA,
         "software": {"name": "ReliefCheck", "version": __version__},
@@ -216,6 +219,8 @@ def summary_json(fig: Figures) -> dict:
         "models": _models(fig),
         "claims": [c.to_dict() for c in fig.claims],
         "claims_config": fig.config.to_dict(),
+        "settings": fig.stamp().to_dict(),
+        "references": summary_references(fig, benchmarks),
     }
 
 
@@ -291,6 +296,8 @@ def summary_long(summary: dict) -> pd.DataFrame:
                 ci=(fe.get("ci") or [None, None]),
             )
             add("model", m["instrument"], None, name + "_se", fe.get("se"))
+    if summary.get("settings"):
+        add("settings", None, None, summary["settings"]["text"], None)
     for cl in summary["claims"]:
         add(
             "claim",
@@ -301,6 +308,17 @@ def summary_long(summary: dict) -> pd.DataFrame:
             cl["n"],
             ci=cl["ci"],
         )
+    for r in summary.get("references") or ():
+        if r.get("reference_id") is None:
+            continue
+        where = f"{r['claim']}: {r['reference_id']}"
+        ci = (r.get("practice_ci_lo"), r.get("practice_ci_hi"))
+        add("reference", r["instrument"], None, f"{where} practice", r["practice_value"],
+            r["practice_n"], r["practice_of"], ci)  # fmt: skip
+        add("reference", r["instrument"], None, f"{where} reference", r["reference_value"])
+        dci = (r.get("difference_ci_lo"), r.get("difference_ci_hi"))
+        add("reference", r["instrument"], None, f"{where} difference", r["difference"],
+            r["practice_n"], r["practice_of"], dci)  # fmt: skip
     return pd.DataFrame(
         rows,
         columns=[

@@ -4,10 +4,11 @@ Wilson-bound verdict rule for shares, and the caveats every verdict carries.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from analysis.claims_config import (
     INCONCLUSIVE,
@@ -17,6 +18,8 @@ from analysis.claims_config import (
     ClaimsConfig,
 )
 from analysis.rates import wilson_ci
+from analysis.references import regression_to_mean_caveat
+from data.benchmarks import default_benchmarks
 
 CLAIM_TEXT = {
     "rapid-onset": "Relief begins within hours or days of the first dosing session.",
@@ -52,6 +55,14 @@ class ClaimResult:
     caveats: tuple[str, ...] = ()
     group: str = "all patients"
     details: dict = field(default_factory=dict)
+    #: One-sided p-value of the claim's test (H0: the claim is false, e.g. the true share is at
+    #: most the threshold); None when the claim is not tested or only reported.
+    p_value: float | None = None
+    #: "primary" (tested at alpha on its own) or "exploratory" (Holm-adjusted), set by
+    #: ``analysis.multiplicity.control_multiplicity``; None when the claim has no test.
+    role: str | None = None
+    p_adjusted: float | None = None  # Holm-adjusted p (the p itself for the primary claim)
+    verdict_unadjusted: str | None = None  # the claim's own verdict before multiplicity control
 
     @property
     def claim(self) -> str:
@@ -71,6 +82,10 @@ class ClaimResult:
             "test": self.test,
             "group": self.group,
             "details": {k: _jsonable(v) for k, v in self.details.items()},
+            "role": self.role,
+            "p_value": _num(self.p_value),
+            "p_adjusted": _num(self.p_adjusted),
+            "verdict_unadjusted": self.verdict_unadjusted or self.verdict,
         }
 
 
@@ -111,6 +126,20 @@ def share_verdict(
     if ci[1] < 100.0 * threshold:
         return NOT_SUPPORTED, pct, ci
     return INCONCLUSIVE, pct, ci
+
+
+def share_p_value(k: int, n: int, threshold: float) -> float | None:
+    """One-sided p of the score test of H0: true share ≤ ``threshold`` (Wilson 1927).
+
+    z = (k/n − p0) / √(p0 (1 − p0) / n), p = 1 − Φ(z). The Wilson interval is this test
+    inverted, so p ≤ (1 − level) / 2 exactly when the interval's lower end reaches p0: the
+    p-value and ``share_verdict`` always agree. R: ``prop.test(k, n, p0, "greater",
+    correct = FALSE)$p.value``. None when n = 0 or the threshold is not strictly inside (0, 1).
+    """
+    if n <= 0 or not 0.0 < threshold < 1.0:
+        return None
+    z = (k / n - threshold) / np.sqrt(threshold * (1.0 - threshold) / n)
+    return float(stats.norm.sf(z))
 
 
 def attrition_caveat(outcomes: pd.DataFrame) -> str:
@@ -157,24 +186,79 @@ def attrition_caveat(outcomes: pd.DataFrame) -> str:
     )
 
 
-def recall_caveat(outcomes: pd.DataFrame, instrument: str, recall_days: float | None) -> str | None:
-    """Caveat when assessments were repeated inside the instrument's recall window."""
-    n = int(outcomes["n_recall_violations"].fillna(0).sum())
-    if n == 0 or recall_days is None:
+def recall_caveat(
+    instrument: str, recall_days: float | None, timescale_days: float | None, what: str
+) -> str | None:
+    """The recall-period caveat, only where a claim's time scale is shorter than the period the
+    instrument asks about (PHQ-9 and GAD-7: the past 14 days; PCL-5: the past 30).
+
+    ``timescale_days`` is the claim's own time scale (e.g. the median day of the first
+    reassessments a rapid-onset share reads); ``what`` starts the sentence, e.g. "the first
+    reassessments within 7 days came a median of". None when the time scale is at least the
+    recall period, or either is unknown.
+    """
+    if recall_days is None or timescale_days is None or not np.isfinite(timescale_days):
         return None
-    pts = int((outcomes["n_recall_violations"].fillna(0) > 0).sum())
+    if timescale_days >= recall_days:
+        return None
+    days = max(float(timescale_days), 0.0)
     return (
-        f"Recall window: {n} pairs of {instrument} assessments in {pts} patients were less than "
-        f"{recall_days:g} days apart, so their answers overlap the same period."
+        f"Recall period: {what} {_days(days)} after baseline, but {instrument} asks about the "
+        f"past {recall_days:g} days, so those answers still cover about "
+        f"{_days(recall_days - days)} before treatment began."
     )
+
+
+def _days(x: float) -> str:
+    return f"{x:g} day" if x == 1 else f"{x:g} days"
+
+
+def eot_recall_caveats(paired: pd.DataFrame, ins) -> list[str]:
+    """Per protocol, the recall-period caveat for end-of-treatment scores that came, at the
+    median, sooner after baseline than the instrument's recall period (``eot_day``)."""
+    if ins.recall_days is None or "eot_day" not in paired.columns or paired.empty:
+        return []
+    medians = paired.groupby("protocol", observed=True)["eot_day"].median().dropna()
+    return [
+        text
+        for protocol, day in medians.items()
+        if (
+            text := recall_caveat(
+                ins.key,
+                ins.recall_days,
+                float(day),
+                f"{protocol} patients' end-of-treatment scores came a median of",
+            )
+        )
+    ]
 
 
 def standard_caveats(
     outcomes: pd.DataFrame, instrument: str, recall_days: float | None
 ) -> tuple[str, ...]:
-    """The caveats every verdict carries (SPEC section 6)."""
-    out = [NO_CONTROL, REGRESSION, attrition_caveat(outcomes)]
-    rc = recall_caveat(outcomes, instrument, recall_days)
-    if rc:
-        out.append(rc)
-    return tuple(out)
+    """The caveats every verdict carries (SPEC section 6, as amended by issue 11: the recall
+    period is a caveat only where a claim's time scale is shorter than it, added by each claim).
+    ``instrument`` and ``recall_days`` are kept for callers; the attrition caveat reads only
+    ``outcomes``."""
+    return (NO_CONTROL, REGRESSION, attrition_caveat(outcomes))
+
+
+def with_regression_numbers(
+    results: list[ClaimResult], by_ins: dict[str, pd.DataFrame], benchmarks
+) -> list[ClaimResult]:
+    """Each claim's regression-to-the-mean caveat with the untreated change the published
+    benchmark expects at this practice's mean baseline (``analysis.references``)."""
+    if benchmarks is None:
+        benchmarks = default_benchmarks()
+    texts = {k: regression_to_mean_caveat(frame, k, benchmarks) for k, frame in by_ins.items()}
+    return [
+        replace(
+            r,
+            caveats=tuple(
+                texts.get(r.instrument or "", c) if c == REGRESSION else c for c in r.caveats
+            ),
+        )
+        if r.instrument in texts and REGRESSION in r.caveats
+        else r
+        for r in results
+    ]

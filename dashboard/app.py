@@ -78,6 +78,7 @@ with st.sidebar:
     st.divider()
     source = "synthetic demo cohort" if ref.is_demo else "your practice's uploads"
     st.caption(f"Data: {source} · Instruments: {md_escape(state.registry_label())}")
+    stamp_slot = st.empty()  # filled after the page ran: the Claims page may change the settings
 
 state.set_context(state.Context(ref, state.registry_text(), filters))
 state.banner(ref)
@@ -87,5 +88,11 @@ timing = st.session_state.setdefault(state.RUN_MS_KEY, {})
 try:
     page.run()
 finally:
+    stamp = state.settings_stamp()
+    stamp_slot.caption(
+        ("⚠ " if stamp.warns else "") + md_escape(stamp.text()),
+        help="The claim settings every verdict used, and whether they are the ones the practice "
+        "froze before its data arrived (Claims page).",
+    )
     timing["ms"] = 1000 * (time.perf_counter() - _started)
     timing["cpu_ms"] = 1000 * (time.thread_time() - _cpu_started)  # this run's own CPU time

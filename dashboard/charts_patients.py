@@ -16,10 +16,12 @@ import plotly.graph_objects as go
 
 from dashboard.chart_style import (
     FLAG,
+    OKABE_ITO,
     REFERENCE,
     by_protocol,
     empty_figure,
     protocol_colours,
+    rgba,
     score_axis_title,
     severity_bands,
     style,
@@ -29,6 +31,9 @@ from data.instruments import Instrument
 
 #: Above this many points, scatter plots switch to WebGL so the browser stays responsive.
 WEBGL_FROM = 2000
+#: The expected-recovery band and the "not on track" marks (analysis.expected_recovery).
+EXPECTED = OKABE_ITO["bluish green"]
+OFF_TRACK = OKABE_ITO["reddish purple"]
 _PHASE_SYMBOL = {"baseline": "square", "treatment": "circle", "follow-up": "diamond"}
 
 
@@ -229,12 +234,103 @@ def waterfall_chart(
     return fig
 
 
+def _expected_traces(fig: go.Figure, expected: pd.DataFrame, xcol: str, name: str) -> None:
+    """The expected band (shaded), the expected score (dashed, from the baseline) and the
+    assessments outside the band's worse edge, with "not on track" at the first of them.
+
+    ``expected``: rows of ``analysis.expected_recovery.on_track`` for one patient × instrument.
+    """
+    data = expected.dropna(subset=[xcol, "expected"]).sort_values([xcol, "session"])
+    band = data.dropna(subset=["lower", "upper"])
+    if band.empty:
+        return
+    xs = band[xcol].to_numpy(dtype=float)
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=band["lower"],
+            mode="lines",
+            line={"color": EXPECTED, "width": 0},
+            hoverinfo="skip",
+            showlegend=False,
+            meta={"role": "expected_lower"},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=band["upper"],
+            mode="lines",
+            line={"color": EXPECTED, "width": 0},
+            fill="tonexty",
+            fillcolor=rgba(EXPECTED, 0.22),
+            customdata=np.c_[band["lower"], band["expected"]],
+            hovertemplate=(
+                "expected %{customdata[1]:.1f}<br>band %{customdata[0]:.1f} to %{y:.1f}"
+                "<extra></extra>"
+            ),
+            name=name,
+            meta={"role": "expected_band"},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=data[xcol].to_numpy(dtype=float),
+            y=data["expected"],
+            mode="lines",
+            line={"color": EXPECTED, "dash": "dash", "width": 2},
+            hoverinfo="skip",
+            name="expected score",
+            meta={"role": "expected"},
+        )
+    )
+
+
+def _off_track_marks(fig: go.Figure, expected: pd.DataFrame, xcol: str, xs: np.ndarray) -> None:
+    """Open squares on scores outside the band's worse edge; "not on track" at the first, its
+    label on the side with more room (``xs``: every x drawn) so the axis need not stretch."""
+    off = expected.loc[expected["not_on_track"].fillna(False).to_numpy(dtype=bool)]
+    off = off.dropna(subset=[xcol])
+    if off.empty:
+        return
+    fig.add_trace(
+        go.Scatter(
+            x=off[xcol].to_numpy(dtype=float),
+            y=off["score"],
+            mode="markers",
+            marker={"color": OFF_TRACK, "size": 16, "symbol": "square-open", "line": {"width": 3}},
+            hoverinfo="skip",
+            name="worse than the expected band",
+            meta={"role": "off_track"},
+        )
+    )
+    first = off.loc[off["first_flag"].to_numpy(dtype=bool)]
+    if len(first):
+        r = first.iloc[0]
+        right = float(r[xcol]) <= (np.nanmin(xs) + np.nanmax(xs)) / 2
+        fig.add_annotation(
+            x=float(r[xcol]),
+            y=float(r["score"]),
+            text=f"not on track from S{int(r['session'])}",
+            showarrow=True,
+            arrowhead=2,
+            arrowcolor=OFF_TRACK,
+            ax=46 if right else -46,
+            ay=-34,
+            xanchor="left" if right else "right",
+            font={"size": 12, "color": OFF_TRACK},
+            bgcolor="rgba(255, 255, 255, 0.85)",
+        )
+
+
 def patient_chart(
     rows: pd.DataFrame,
     *,
     instrument: Instrument,
     x: str = "day",
     title: str | None = None,
+    expected: pd.DataFrame | None = None,
+    expected_name: str = "expected band",
 ) -> go.Figure:
     """One patient's scores on one instrument over time, severity bands behind, each assessment
     after a dosing session marked with a dotted line and "S1", "S2" …; a ring marks a safety
@@ -242,6 +338,9 @@ def patient_chart(
 
     ``rows``: session, day, phase, score (and optionally flag). ``x``: "day" (days since
     baseline) or "session"; follow-up assessments have no session and appear on "day" only.
+    ``expected``: the patient's rows of ``analysis.expected_recovery.on_track`` on this
+    instrument: the expected band is shaded behind the scores (legend ``expected_name``) and
+    scores worse than it are marked, "not on track" at the first.
     """
     key = plot_text(instrument.key)
     title = title or f"{key} scores"
@@ -263,6 +362,9 @@ def patient_chart(
     for sx, lab in zip(xs, labels, strict=True):
         if lab.startswith("S"):
             fig.add_vline(x=sx, line={"color": "#999999", "dash": "dot", "width": 1})
+    has_band = expected is not None and len(expected) > 0
+    if has_band:
+        _expected_traces(fig, expected, xcol, expected_name)
     phases = data["phase"].astype(str).map(_PHASE_SYMBOL).fillna("circle")
     band = plot_texts(instrument.severity(data["score"]).fillna(""))
     fig.add_trace(
@@ -302,7 +404,10 @@ def patient_chart(
                     meta={"role": "flag"},
                 )
             )
+    if has_band:
+        _off_track_marks(fig, expected, xcol, xs)
     style(fig, title, x_title, y_title, height=400)
+    fig.update_layout(legend={"traceorder": "normal"})
     if x == "session":
         fig.update_xaxes(dtick=1)
     return fig

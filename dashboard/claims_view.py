@@ -35,7 +35,8 @@ VERDICTS: dict[str, tuple[str, str]] = {
 }
 
 
-def _num(x: object) -> float | None:
+def finite_or_none(x: object) -> float | None:
+    """``x`` as a finite float, or None (missing, NaN, infinite or not a number)."""
     try:
         v = float(x)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -44,7 +45,7 @@ def _num(x: object) -> float | None:
 
 
 def _pct(x: object) -> str:
-    v = _num(x)
+    v = finite_or_none(x)
     return "–" if v is None else f"{v:.0f}%"
 
 
@@ -56,10 +57,10 @@ def is_points(result: ClaimResult) -> bool:
 def estimate_text(result: ClaimResult, *, short: bool = False) -> str:
     """ "58% (95% CI 55–61%), n = 3,761" or "+1.2 points (95% CI −0.3 to 2.7), n = 240";
     "–" when the claim could not be tested. ``short``: "58% (55–61)"."""
-    est = _num(result.estimate)
+    est = finite_or_none(result.estimate)
     if est is None:
         return "–"
-    lo, hi = (_num(v) for v in result.ci)
+    lo, hi = (finite_or_none(v) for v in result.ci)
     if is_points(result):
         figure = f"{est:+.1f} points"
         ci = "" if lo is None or hi is None else f"{lo:.1f} to {hi:.1f}"
@@ -92,9 +93,9 @@ def detail_lines(result: ClaimResult) -> list[str]:
                 f"Among everyone who started: {d['all_starters_n']} of {d['all_starters_of']} "
                 f"({share:.0f}%), counting those without an end-of-treatment score as not improved."
             )
-        g = _num(d.get("g_av"))
+        g = finite_or_none(d.get("g_av"))
         if g is not None:
-            lo, hi = _num(d.get("g_av_ci_lo")), _num(d.get("g_av_ci_hi"))
+            lo, hi = finite_or_none(d.get("g_av_ci_lo")), finite_or_none(d.get("g_av_ci_hi"))
             ci = f" (95% CI {lo:.2f} to {hi:.2f})" if lo is not None and hi is not None else ""
             lines.append(f"Effect size g_av = {g:.2f}{ci}.")
         if "others_n" in d:
@@ -121,13 +122,34 @@ def detail_lines(result: ClaimResult) -> list[str]:
         lines.extend(_faster_lines(d))
     elif result.id == "initial-anxiety" and k is not None:
         lines.append(f"{k} of {result.n} patients were reliably worse at session 1.")
+    role_line = multiplicity_line(result)
+    if role_line:
+        lines.append(role_line)
     return lines
+
+
+def _p(x: float | None) -> str:
+    v = finite_or_none(x)
+    return "–" if v is None else ("< 0.0001" if v < 0.0001 else f"{v:.4f}".rstrip("0").rstrip("."))
+
+
+def multiplicity_line(result: ClaimResult) -> str | None:
+    """How the claim sits in the scorecard's multiplicity control, in words (None: no test)."""
+    role = getattr(result, "role", None)
+    if role == "primary":
+        return f"Primary claim: tested on its own at one-sided 2.5% (p = {_p(result.p_value)})."
+    if role == "exploratory":
+        return (
+            f"Exploratory: judged with the other claims by Holm's method (adjusted p = "
+            f"{_p(result.p_adjusted)}; on its own p = {_p(result.p_value)})."
+        )
+    return None
 
 
 def _faster_lines(d: dict) -> list[str]:
     """The figures behind the intensive-faster verdict, in plain words."""
     lines = []
-    day = _num(d.get("shown_day"))
+    day = finite_or_none(d.get("shown_day"))
     if day is not None:
         lines.append(
             f"Estimate: how many more points intensive patients had improved than weekly "
@@ -135,19 +157,19 @@ def _faster_lines(d: dict) -> list[str]:
             f"({d.get('shown_adjustment', 'baseline as measured')}; the lower of two "
             "adjustments)."
         )
-    margin = _num(d.get("noninferiority_margin"))
-    eot = _num(d.get("eot_difference"))
+    margin = finite_or_none(d.get("noninferiority_margin"))
+    eot = finite_or_none(d.get("eot_difference"))
     if margin is not None and eot is not None:
-        lo, hi = _num(d.get("eot_ci_lo")), _num(d.get("eot_ci_hi"))
+        lo, hi = finite_or_none(d.get("eot_ci_lo")), finite_or_none(d.get("eot_ci_hi"))
         lines.append(
             f"End of treatment ({d.get('eot_population', 'completer')}s, "
             f"{d.get('eot_n_intensive', 0)} intensive, {d.get('eot_n_weekly', 0)} weekly): "
             f"intensive {eot:+.1f} points (95% CI {lo:.1f} to {hi:.1f}); it may not fall short "
             f"by more than {margin:g} points."
         )
-    window = _num(d.get("confirmed_window_days"))
+    window = finite_or_none(d.get("confirmed_window_days"))
     if window is not None:
-        med = [_num(d.get(f"confirmed_median_days_{p}")) for p in ("intensive", "weekly")]
+        med = [finite_or_none(d.get(f"confirmed_median_days_{p}")) for p in ("intensive", "weekly")]
         words = ["not reached" if m is None else f"{m:g} days" for m in med]
         lines.append(
             f"Description only: median days to a reliable improvement confirmed at the next "
@@ -175,7 +197,10 @@ def scorecard_markdown(results: Sequence[ClaimResult], instruments: Sequence[str
     cells: dict[tuple[str, str], str] = {}
     for r in results:
         est = estimate_text(r, short=True)
-        cells[(r.id, r.instrument or "all")] = badge(r.verdict) + ("" if est == "–" else f" {est}")
+        primary = " **(primary)**" if getattr(r, "role", None) == "primary" else ""
+        cells[(r.id, r.instrument or "all")] = (
+            badge(r.verdict) + ("" if est == "–" else f" {est}") + primary
+        )
     cols = [i for i in instruments if any(c == i for _, c in cells)]
     cols += sorted({c for _, c in cells} - set(cols))
     header = "| Claim | " + " | ".join(md_escape(c) for c in cols) + " |"

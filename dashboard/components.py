@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.chart_style import is_empty_figure
-from dashboard.claims_view import VERDICTS, detail_lines, estimate_text
+from dashboard.claims_view import VERDICTS, detail_lines, estimate_text, finite_or_none
 from dashboard.safe_text import md_escape  # pages call ui.md_escape on every label they show
 
 
@@ -35,23 +34,15 @@ def problem_list(problems, limit: int = 30) -> None:
         st.caption(f"… and {len(problems) - limit} more: the full list is in the table below.")
 
 
-def _num(x: object) -> float | None:
-    try:
-        v = float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
 def pct_text(pct: object, decimals: int = 0) -> str:
     """ "43%", or "–" when there is no denominator."""
-    v = _num(pct)
+    v = finite_or_none(pct)
     return "–" if v is None else f"{v:.{decimals}f}%"
 
 
 def ci_text(lo: object, hi: object, unit: str = "%", decimals: int = 0) -> str:
     """ "95% CI 35–51%", or "no CI" when either end is missing."""
-    a, b = _num(lo), _num(hi)
+    a, b = finite_or_none(lo), finite_or_none(hi)
     if a is None or b is None:
         return "no CI"
     return f"95% CI {a:.{decimals}f}–{b:.{decimals}f}{unit}"
@@ -59,13 +50,13 @@ def ci_text(lo: object, hi: object, unit: str = "%", decimals: int = 0) -> str:
 
 def ci_range(lo: object, hi: object, decimals: int = 0) -> str:
     """ "35–51" for a table column already headed "95% CI"; "–" when missing."""
-    a, b = _num(lo), _num(hi)
+    a, b = finite_or_none(lo), finite_or_none(hi)
     return "–" if a is None or b is None else f"{a:.{decimals}f}–{b:.{decimals}f}"
 
 
 def p_text(p: object) -> str:
     """A p-value for display: "< 0.001" below one in a thousand, else three decimals."""
-    v = _num(p)
+    v = finite_or_none(p)
     return "–" if v is None else ("< 0.001" if v < 0.001 else f"{v:.3f}")
 
 
@@ -123,10 +114,11 @@ def verdict_badge(verdict: str) -> None:
     st.badge(verdict.capitalize(), color=colour, help=meaning or None)  # type: ignore[arg-type]
 
 
-def verdict_card(result) -> None:
+def verdict_card(result, references: list[str] | None = None) -> None:
     """One claim tested on one instrument (an ``analysis.claims.ClaimResult``): the instrument
     and group, the verdict badge, the estimate with its 95% CI and n, a few lines of detail, the
-    test in plain words and the caveats (collapsed)."""
+    published references beside it (``references``: lines from
+    ``references_view.reference_lines``), the test in plain words and the caveats (collapsed)."""
     with st.container(border=True):
         scope = " · ".join(
             str(x) for x in (result.instrument, result.group) if x and x != "all patients"
@@ -140,6 +132,8 @@ def verdict_card(result) -> None:
             st.markdown(estimate_text(result))
             for line in detail_lines(result):
                 st.caption(md_escape(line))
+            for line in references or ():
+                st.caption(f":material/menu_book: {md_escape(line)}")
         if result.test:
             st.caption(f"**Test:** {md_escape(result.test)}")
         caveats = result.caveats[1:] if result.verdict == "not testable" else result.caveats
@@ -181,3 +175,14 @@ def filters_caption(description: str, n_patients: int | None = None) -> None:
     protocols, sites and routes as the files spell them, so it is shown escaped)."""
     who = f"{n_patients} patients" if n_patients is not None else ""
     st.caption(" · ".join(x for x in (f"Filters: {md_escape(description)}", who) if x))
+
+
+def settings_stamp(stamp) -> None:
+    """The claim settings' stamp (an ``analysis.settings_stamp.SettingsStamp``) beside verdicts:
+    a warning when the settings are not as frozen or differ from the defaults, else a caption.
+    Its words come from the settings and the store, never from an upload, and are escaped all
+    the same."""
+    if stamp.warns:
+        st.warning(md_escape(stamp.text()), icon=":material/edit_note:")
+    else:
+        st.caption(f":material/verified: {md_escape(stamp.text())}")

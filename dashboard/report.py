@@ -27,7 +27,7 @@ body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-se
        max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
 h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em;
      margin-top: 2em; } h3 { margin-top: 1.5em; }
-.meta { color: #555; } .note { color: #555; font-size: 0.9em; }
+.meta { color: #555; } .note { color: #555; font-size: 0.9em; } .stamp { border-left: 3px solid #888; padding-left: 0.5em; }
 .synthetic { background: #fff4ce; border: 2px solid #e0a800; padding: 0.8em 1em;
              border-radius: 6px; font-weight: 600; }
 table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.88em; }
@@ -162,10 +162,11 @@ def html_report(
     dataset: str,
     synthetic_note: str | None = None,
     min_n: int = DEFAULT_MIN_N,
+    settings_stamp: str | None = None,
 ) -> str:
     """The whole report as one HTML document (text). ``dataset`` and ``filters`` describe what
     the figures are of; ``synthetic_note``, when given, is shown first in a box that cannot be
-    missed."""
+    missed; ``settings_stamp`` (``SettingsStamp.text()``) is shown above the claims."""
     when = methods.generated_on.isoformat()
     parts = [
         "<!DOCTYPE html>",
@@ -184,6 +185,8 @@ def html_report(
         f"intervals; counts from 1 to {min_n - 1} are shown as &lt;{min_n} in the tables.</p>"
     )
     parts.append("<h2>Claims</h2>")
+    if settings_stamp:
+        parts.append(f"<p class='stamp'>{_e(settings_stamp)}</p>")
     parts.append(_claims_html(claims))
     parts.append("<h2>Figures</h2>")
     parts.extend(_figure_html(figures))

@@ -22,9 +22,12 @@ from analysis.bootstrap import DEFAULT_N_BOOT
 from analysis.claims import ClaimResult, evaluate_claims
 from analysis.claims_config import ClaimsConfig
 from analysis.confirmed import confirmed_times, in_common_window
+from analysis.expected_recovery import ExpectedModel, expected_bands, flag_hit_rate
 from analysis.figures import MATCHED_DAYS, MATCHED_TOL, Figures, assemble_figures, within_effects
 from analysis.funnel import inclusion_funnel
 from analysis.outcomes import patient_outcomes, planned_last_sessions
+from analysis.reference_outputs import claim_effects
+from analysis.references import practice_references
 from analysis.research import research_tables
 from analysis.safety import safety_report
 from analysis.survival import km_by_group, km_curves, logrank_test
@@ -33,7 +36,8 @@ from analysis.trajectories import by_day, by_session, matched_days
 from dashboard import compute
 from dashboard.compute import Filters
 from dashboard.state import DataRef, attributes, full_tidy, positions, registry_from_text
-from data.errors import AnalysisError
+from data.benchmarks import default_benchmarks
+from data.errors import AnalysisError, ReliefCheckError
 
 #: Paired patients above which bootstrap intervals wait for the user to ask for them.
 AUTO_BOOTSTRAP_MAX = 2000
@@ -252,6 +256,21 @@ def claims(
     )
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def references(
+    ref: DataRef, reg_text: str | None, filters: Filters, config: ClaimsConfig
+) -> pd.DataFrame:
+    """The practice's figures beside the published benchmarks (``analysis.references``), on the
+    filtered patients, with the g_av the claims carry."""
+    return practice_references(
+        outcomes(ref, reg_text, filters),
+        default_benchmarks(),
+        effects=claim_effects(claims(ref, reg_text, filters, config)),
+        ci_level=config.ci_level,
+        config=config,
+    )
+
+
 @st.cache_resource(show_spinner="Computing every figure for the downloads…", max_entries=4)
 def figures(ref: DataRef, reg_text: str | None, filters: Filters, config: ClaimsConfig) -> Figures:
     """``analysis.figures.fast_figures`` on the filtered patients: what the command line's
@@ -275,11 +294,35 @@ def research(
     config: ClaimsConfig,
     n_boot: int,
     models: bool,
+    stamp: str,
     _fig: Figures,
 ) -> list[ResearchTable]:
     """``analysis.research.research_tables`` of ``_fig`` (the figures of the other arguments,
-    with ``n_boot`` bootstrap resamples and growth models when ``models``); read-only."""
+    with ``n_boot`` bootstrap resamples and growth models when ``models``, and the settings
+    stamp whose words are ``stamp``); read-only."""
     return research_tables(tidy(ref, filters), _fig, registry_from_text(reg_text))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def expected_model(ref: DataRef, reg_text: str | None, filters: Filters) -> ExpectedModel | str:
+    """The expected-recovery bands of the filtered patients (``analysis.expected_recovery``;
+    read-only), or why they could not be built."""
+    try:
+        return expected_bands(tidy(ref, filters), registry_from_text(reg_text))
+    except ReliefCheckError as err:
+        return str(err)
+
+
+@st.cache_data(show_spinner="Checking how often the flags came true…", max_entries=8)
+def flag_hits(ref: DataRef, reg_text: str | None, filters: Filters) -> pd.DataFrame | str:
+    """How often a "not on track" flag came before a course that ended without reliable
+    improvement (cross-fitted on the filtered patients, or simulated), or why not."""
+    try:
+        registry = registry_from_text(reg_text)
+        o = outcomes(ref, reg_text, filters)
+        return flag_hit_rate(tidy(ref, filters), registry, outcomes=o)
+    except ReliefCheckError as err:
+        return str(err)
 
 
 def _paired(o: pd.DataFrame) -> pd.DataFrame:

@@ -19,6 +19,8 @@ import pandas as pd
 import streamlit as st
 
 from analysis.claims_config import ClaimsConfig
+from analysis.settings_stamp import Frozen, SettingsStamp, config_from_json
+from analysis.settings_stamp import settings_stamp as make_stamp
 from dashboard.compute import (
     TR_CHOICES,
     Filters,
@@ -195,10 +197,50 @@ def text_key(text: str | None) -> str:
     return hashlib.sha256((text or "").encode()).hexdigest()[:12]
 
 
+@st.cache_data(show_spinner=False, ttl=5, max_entries=4)
+def _frozen_records(url: str) -> Frozen | None:
+    """The freeze in force in the store at ``url`` (asked again after at most 5 seconds, so a
+    freeze made in another session shows up at once on its next run)."""
+    return Frozen.from_records(_open_store(url).frozen_settings())
+
+
+def frozen() -> Frozen | None:
+    """The claim settings the practice froze (the latest freeze), or None: never frozen, or no
+    store to ask. Asked of the store even while the demo cohort is shown, since settings are
+    frozen before any data arrive."""
+    try:
+        return _frozen_records(_store_url())
+    except ReliefCheckError:
+        return None
+
+
+def forget_frozen() -> None:
+    """Drop the cached freeze (after this session froze the settings)."""
+    _frozen_records.clear()
+
+
 def claims_config() -> ClaimsConfig:
-    """The claims thresholds of this session: SPEC section 6's defaults until changed on the
-    Claims page."""
-    return st.session_state.get(CLAIMS_CONFIG_KEY) or ClaimsConfig()
+    """The claims settings of this session: the practice's frozen settings (when they verify),
+    else SPEC section 6's defaults, until changed on the Claims page."""
+    chosen = st.session_state.get(CLAIMS_CONFIG_KEY)
+    return chosen if chosen is not None else claims_config_start()
+
+
+def claims_config_start() -> ClaimsConfig:
+    """The settings a session starts from: the frozen ones when they verify, else the
+    defaults."""
+    fz = frozen()
+    if fz is not None and fz.verified:
+        try:
+            return config_from_json(fz.settings)
+        except ReliefCheckError:
+            pass
+    return ClaimsConfig()
+
+
+def settings_stamp(config: ClaimsConfig | None = None) -> SettingsStamp:
+    """The stamp of ``config`` (default: this session's claims settings) against the freeze."""
+    return make_stamp(config or claims_config(), frozen())
 
 
 # --------------------------------------------------------------------------- sidebar

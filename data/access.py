@@ -51,6 +51,7 @@ FEATURES: dict[str, frozenset[str]] = {
     "undo_own_upload": _STAFF,
     "undo_any_upload": frozenset({OWNER}),
     "patient_level_download": frozenset({OWNER}),  # the tidy dataset on Downloads
+    "freeze_settings": frozenset({OWNER}),  # pre-register the claim settings (Claims page)
 }
 
 _LOCAL = r"[^\s@*]+"

@@ -14,6 +14,10 @@ class RegistryError(ReliefCheckError):
     """An instrument definition (built-in or a practice's TOML file) is unusable."""
 
 
+class BenchmarkError(ReliefCheckError):
+    """The published-benchmarks file is unusable, or a benchmark asked for does not exist."""
+
+
 class AnalysisError(ReliefCheckError):
     """An analysis cannot be computed on the data given (e.g. too few patients)."""
 

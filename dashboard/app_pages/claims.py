@@ -3,14 +3,20 @@ words and its caveats; the thresholds can be changed here."""
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import streamlit as st
 
 from analysis.claims_config import ClaimsConfig
+from analysis.multiplicity import RULE as MULTIPLICITY_RULE
+from analysis.settings_stamp import canonical_json
 from dashboard import access, results, state
 from dashboard import components as ui
+from dashboard.calibration_view import calibration_panel
 from dashboard.claims_view import SHORT_NAMES, VERDICTS, claim_text, verdict_counts
+from dashboard.references_view import reference_lines, render_references
+from data.access import may
+from data.errors import ReliefCheckError
 
 who = access.require_page("claims")  # before anything reads data
 
@@ -33,7 +39,10 @@ st.markdown(
     "Each claim that clinics make for ketamine-assisted psychotherapy, tested on your data. "
     "A claim is **supported** when the whole 95% confidence interval clears its threshold, "
     "**not supported** when even the top of the interval falls short, and **inconclusive** "
-    "otherwise or with fewer patients than the minimum."
+    "otherwise or with fewer patients than the minimum. One claim is the **primary** claim; "
+    "the others are **exploratory**, and with many claims tested at once each of them must "
+    "also pass Holm's adjustment to be supported, so that the whole scorecard says "
+    "supported wrongly at most 5% of the time."
 )
 
 config = state.claims_config()
@@ -64,14 +73,54 @@ with st.expander("Thresholds", icon=":material/tune:"):
                 values[name] = int(
                     st.number_input(label, 2, 100, int(current), key=f"claims_{name}")
                 )
+    cols = st.columns(2)
+    primary_claims = [c for c in SHORT_NAMES if c != "initial-anxiety"]
+    values["primary_claim"] = cols[0].selectbox(
+        "Primary claim (tested on its own; the others are exploratory)",
+        primary_claims,
+        index=primary_claims.index(config.primary_claim)
+        if config.primary_claim in primary_claims
+        else 0,
+        format_func=SHORT_NAMES.get,
+        key="claims_primary_claim",
+    )
+    instruments = list(dict.fromkeys([config.primary_instrument, *ctx.registry.keys]))
+    values["primary_instrument"] = cols[1].selectbox(
+        "Primary instrument", instruments, key="claims_primary_instrument"
+    )
     known = {f.name for f in fields(ClaimsConfig)}
-    config = ClaimsConfig(**{k: v for k, v in values.items() if k in known})
-    if config != ClaimsConfig() and st.button("Back to the defaults of the specification"):
-        for name, _, _ in _CONTROLS:
+    config = replace(config, **{k: v for k, v in values.items() if k in known})
+    frozen = state.frozen()
+    start = state.claims_config_start()
+    if config != start and st.button(
+        "Back to the frozen settings" if frozen is not None else "Back to the defaults"
+    ):
+        for name in [*(c[0] for c in _CONTROLS), "primary_claim", "primary_instrument"]:
             st.session_state.pop(f"claims_{name}", None)
         st.session_state.pop(CONFIG_KEY, None)
         st.rerun()
 st.session_state[CONFIG_KEY] = config
+stamp = state.settings_stamp(config)
+ui.settings_stamp(stamp)
+if may(who.role, "freeze_settings"):
+    with st.expander("Freeze these settings (pre-registration)", icon=":material/lock:"):
+        st.markdown(
+            "Freezing records these settings in the outcome store with their fingerprint "
+            "(SHA-256) and the time, **best before any data arrive**. From then on every page, "
+            "table and report says whether its verdicts used the frozen settings, and a change "
+            "made afterwards is named wherever a verdict is shown. Earlier freezes are kept in "
+            "the audit log; the latest one is in force."
+        )
+        if frozen is not None and not stamp.warns:
+            st.caption("These settings are the ones frozen.")
+        elif st.button("Freeze these settings", type="primary", key="claims_freeze"):
+            try:
+                state.store().freeze_settings(canonical_json(config), actor=who.actor)
+            except ReliefCheckError as err:
+                st.error(ui.md_escape(err))
+            else:
+                state.forget_frozen()
+                st.rerun()
 
 
 claims = results.claims(ctx.ref, ctx.registry_text, ctx.filters, config)
@@ -80,6 +129,7 @@ st.markdown(
     " · ".join(f":{VERDICTS[v][0]}-badge[{n} {v}]" for v, n in counts.items())
     + f"  \n{len(claims)} tests: each claim on each instrument in the data."
 )
+refs = results.references(ctx.ref, ctx.registry_text, ctx.filters, config)
 for claim_id in dict.fromkeys(r.id for r in claims):
     mine = [r for r in claims if r.id == claim_id]
     st.subheader(SHORT_NAMES.get(claim_id, claim_id), anchor=False)
@@ -88,13 +138,21 @@ for claim_id in dict.fromkeys(r.id for r in claims):
         cols = st.columns(3)
         for col, result in zip(cols, mine[start : start + 3], strict=False):
             with col:
-                ui.verdict_card(result)
+                ui.verdict_card(
+                    result, references=reference_lines(refs, claim_id, result.instrument)
+                )
+with st.expander("Published references behind these comparisons", icon=":material/menu_book:"):
+    render_references(claims, refs, key="claims_references")
+with st.expander("How much can your data say? (calibration)", icon=":material/science:"):
+    calibration_panel(ctx, config)
+
 ui.how_computed(
     "Shares are of patients, with Wilson 95% confidence intervals. A claim is tested on each "
     "instrument separately; the suicidal-ideation claim reads PHQ-9 item 9 and the "
     "initial-anxiety claim GAD-7 at session 1. Every verdict carries its caveats: no control "
     "group, regression to the mean, attrition (the share among everyone who started is shown "
     "beside the completers' share) and assessments repeated inside an instrument's recall "
-    "window. The thresholds above are part of the Methods sheet of every download.",
+    "window. The thresholds above are part of the Methods sheet of every download.\n\n"
+    f"**Multiple claims.** {MULTIPLICITY_RULE}",
     title="How the claims are tested",
 )

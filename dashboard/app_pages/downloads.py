@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 
 import streamlit as st
 
@@ -43,10 +44,12 @@ if t.empty:
     st.info("No patients match the current filters. Widen the filters in the sidebar.")
     st.stop()
 
-fast = results.figures(ref, reg_text, filters, config)
+stamp = state.settings_stamp(config)
+ui.settings_stamp(stamp)
+fast = replace(results.figures(ref, reg_text, filters, config), settings=stamp)
 token = (ref, reg_text, filters, config)
 slow = st.session_state.get(SLOW_KEY, {}).get(token)
-fig = slow or fast
+fig = replace(slow, settings=stamp) if slow is not None else fast
 n_paired = int(fast.outcomes["paired"].fillna(False).astype(bool).sum())
 
 with st.container(border=True):
@@ -77,8 +80,10 @@ with st.container(border=True):
             "growth models."
         )
 
-tables = results.research(ref, reg_text, filters, config, fig.n_boot, bool(fig.models), fig)
-methods = methods_info(registry, config.to_dict(), dt.date.today())
+tables = results.research(
+    ref, reg_text, filters, config, fig.n_boot, bool(fig.models), stamp.text(), fig
+)
+methods = methods_info(registry, config.to_dict(), dt.date.today(), stamp=stamp)
 claims = list(fig.claims)
 
 st.subheader("Everything at once", anchor=False)
@@ -132,6 +137,7 @@ c4.download_button(
         filters=filters.describe(),
         dataset=dataset,
         synthetic_note=note,
+        settings_stamp=stamp.text(),
     ).encode("utf-8"),
     file_name=f"{stem}_report.html",
     mime="text/html",

@@ -12,6 +12,7 @@ from dashboard.chart_style import protocol_order
 from dashboard.charts import OUTCOME_LABELS
 from dashboard.claims_view import scorecard_markdown, untestable_reasons
 from dashboard.compute import CARD_FLAGS
+from dashboard.references_view import render_references
 
 who = access.require_page("overview")  # before anything reads data
 ctx = state.context()
@@ -87,13 +88,23 @@ ui.how_computed(
 )
 
 st.subheader("Claims scorecard", anchor=False)
-claims = results.claims(ctx.ref, ctx.registry_text, ctx.filters, state.claims_config())
+config = state.claims_config()
+claims = results.claims(ctx.ref, ctx.registry_text, ctx.filters, config)
 st.caption(
     "Each claim clinics make for the treatment, tested on these patients: the verdict, then the "
     "share of patients (or, for intensive versus weekly, the difference in points) with its 95% "
-    "confidence interval."
+    "confidence interval. The primary claim is tested on its own; the others are exploratory "
+    "and must also pass Holm's adjustment for testing many claims at once."
 )
+ui.settings_stamp(state.settings_stamp(config))
 st.markdown(scorecard_markdown(claims, instruments))
+st.markdown("**Beside published figures** (untreated people, routine care, other ketamine care)")
+render_references(
+    claims,
+    results.references(ctx.ref, ctx.registry_text, ctx.filters, config),
+    instrument=instrument,
+    key="overview_references",
+)
 why_not = untestable_reasons(claims)
 if why_not:
     st.caption("Not testable: " + " · ".join(ui.md_escape(w) for w in why_not))

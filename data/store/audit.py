@@ -25,7 +25,7 @@ LOCAL = "local"
 MAX_WHAT = 200
 #: Audit-log actions listed as events; ``replace`` and ``restore`` (one entry per row) are
 #: counted in their commit's or undo's event instead.
-EVENT_ACTIONS = ("commit", "duplicate-content", "nothing-new", "undo")
+EVENT_ACTIONS = ("commit", "duplicate-content", "nothing-new", "undo", "freeze-settings")
 #: Columns of ``events``.
 EVENT_COLUMNS = ("at", "actor", "action", "upload_id", "what", "detail")
 
@@ -141,6 +141,8 @@ def _detail(action: str, d: dict) -> str:
     if action == "undo":
         words = [f"{n('n_removed'):,} removed"]
         return ", ".join(words + ([f"{n('n_restored'):,} restored"] if n("n_restored") else []))
+    if action == "freeze-settings":
+        return f"claim settings frozen (SHA-256 {str(d.get('sha256', ''))[:12]}…, {n('n_scores'):,} scores stored)"
     if action == "duplicate-content":
         return f"same content as upload {d.get('duplicate_of')}: nothing changed"
     return "nothing new: nothing changed"

@@ -347,6 +347,13 @@ def _v6(conn: Connection, keys: object) -> None:
     pseudonymise_store(conn, keys)
 
 
+def _v7(conn: Connection) -> None:
+    """Claim settings frozen before the data arrive (see frozen.py)."""
+    from data.store.frozen import v7_create
+
+    v7_create(conn)
+
+
 def _default_keys(engine: Engine) -> object:
     from data.store.keys import KeySource
 
@@ -360,6 +367,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "who uploaded, undid and downloaded", _v4),
     Migration(5, "what each upload brought, kept for undo", _v5),
     Migration(6, "pseudonymous ids; keys kept outside the database", _v6, needs_keys=True),
+    Migration(7, "claim settings frozen before the data arrive", _v7),
 )
 LATEST = MIGRATIONS[-1].version
 

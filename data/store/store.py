@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pandas as pd
 from sqlalchemy import Engine, func, inspect, select
 
-from data.store import audit, reading
+from data.store import audit, frozen, reading
 from data.store.commit import commit
 from data.store.engine import (
     default_db_url,
@@ -18,6 +18,7 @@ from data.store.engine import (
     read_connection,
     write_transaction,
 )
+from data.store.frozen import FrozenRecord
 from data.store.keys import Keys, KeySource, has_key_checks, verify
 from data.store.migrations import LATEST, migrate
 from data.store.names import safe_actor, safe_file_label
@@ -145,6 +146,17 @@ class Store:
         and restored rows are counted in their commit's or undo's detail."""
         with read_connection(self.engine) as conn:
             return audit.events(conn, limit)
+
+    def freeze_settings(self, settings: str, *, actor: str | None = None) -> FrozenRecord:
+        """Freeze the claim settings (a JSON object as text; see frozen.py): stored with its
+        SHA-256, the time, ``actor`` (None: ``local``) and how many scores were stored then.
+        Earlier freezes are kept; the latest is the one in force."""
+        return frozen.freeze(self.engine, settings, safe_actor(actor))
+
+    def frozen_settings(self) -> list[FrozenRecord]:
+        """Every freeze of the claim settings, oldest first (empty when never frozen)."""
+        with read_connection(self.engine) as conn:
+            return frozen.records(conn)
 
     def read_tidy(self) -> pd.DataFrame:
         """Every stored assessment (replaced ones excepted) as a conformed tidy table, in the

@@ -158,6 +158,19 @@ download_log = Table(
     Column("n_rows", Integer),
 )
 
+#: Each freeze of the claim settings (frozen.py): the settings' JSON text as given, its SHA-256
+#: and how many scores were stored at the time. Rows are only ever added.
+frozen_settings = Table(
+    "frozen_settings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("frozen_at", Text, nullable=False),  # ISO 8601, UTC
+    Column("actor", Text, nullable=False),  # an e-mail, or "local"
+    Column("settings", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),  # of the text's UTF-8 bytes
+    Column("n_scores", Integer, nullable=False),
+)
+
 store_meta = Table(
     "store_meta",
     metadata,

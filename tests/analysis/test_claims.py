@@ -358,14 +358,45 @@ def test_intensive_faster_needs_ten_paired_patients_per_protocol(claims):
     assert "with a baseline in a protocol (intensive 13, weekly 0)" in r.caveats[0]
 
 
-def test_standard_caveats_count_attrition_and_recall_window(claims):
+def test_standard_caveats_count_attrition(claims):
     r = claims[("large-improvement", "PHQ-9")]
     # P13 started without an EOT: 1 of 13 starters.
     assert any(c.startswith("Attrition: 1 of 13 patients who started") for c in r.caveats)
-    # PHQ-9 asks about 14 days. Paired patients: 0 → d1 and d1 → d1 + 7 are both closer than
-    # 14 days (12 × 2 = 24); P15: day 3 → 10 (1). Follow-ups are 60+ days on. 25 in 13 patients.
-    recall = "Recall window: 25 pairs of PHQ-9 assessments in 13 patients"
-    assert any(c.startswith(recall) for c in r.caveats)
+
+
+def test_recall_caveat_only_where_the_claims_time_scale_is_shorter_than_the_recall(claims):
+    # PHQ-9 asks about the past 14 days. Rapid onset reads first reassessments within 7 days:
+    # P01–P06 on day 1, P07–P08 on day 3, P09 on day 7; median 1, so 13 days are before treatment.
+    rapid = [c for c in claims[("rapid-onset", "PHQ-9")].caveats if c.startswith("Recall")]
+    assert rapid == [
+        "Recall period: the first reassessments within 7 days came a median of 1 day after "
+        "baseline, but PHQ-9 asks about the past 14 days, so those answers still cover about 13 "
+        "days before treatment began."
+    ]
+    # End of treatment of the 12 paired (all intensive): days 8 × 6, 10, 10, 14, 14.5, 17, 17;
+    # median (8 + 10) / 2 = 9, inside the 14 days.
+    large = [c for c in claims[("large-improvement", "PHQ-9")].caveats if c.startswith("Recall")]
+    assert large == [
+        "Recall period: intensive patients' end-of-treatment scores came a median of 9 days after "
+        "baseline, but PHQ-9 asks about the past 14 days, so those answers still cover about 5 "
+        "days before treatment began."
+    ]
+    # Lasting reads a follow-up 90 days on: longer than any recall period, so no caveat.
+    assert not any(c.startswith("Recall") for c in claims[("lasting", "PHQ-9")].caveats)
+
+
+@pytest.mark.parametrize(
+    ("timescale", "recall", "fires"),
+    [(4.0, 14.0, True), (13.9, 14.0, True), (14.0, 14.0, False), (28.0, 14.0, False),
+     (14.0, 30.0, True), (None, 14.0, False), (4.0, None, False), (math.nan, 14.0, False)],
+)  # fmt: skip
+def test_recall_caveat_compares_the_time_scale_with_the_recall_period(timescale, recall, fires):
+    from analysis.verdicts import recall_caveat
+
+    text = recall_caveat("PHQ-9", recall, timescale, "scores came a median of")
+    assert (text is not None) is fires
+    if fires:
+        assert f"past {recall:g} days" in text and f"about {recall - timescale:g} day" in text
 
 
 def test_every_result_has_the_spec_keys_and_caveats(claims):

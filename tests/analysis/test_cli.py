@@ -236,11 +236,13 @@ def test_tables_writes_csv_xlsx_and_markdown(tmp_path, capsys):
     assert main(["tables", str(SAMPLES / "wide.csv"), "--out", str(out), *FAST]) == 0
     csvs = sorted(p.name for p in out.glob("*.csv"))
     # Table 1, rates, effect sizes, the protocol comparison and its balance table, time to
-    # improvement, claims; no growth models with --no-models
+    # improvement, claims, the published references and their sources; no growth models with
+    # --no-models
     assert csvs == sorted(
         f"{name}.csv"
         for name in ("table1_baseline", "outcomes", "effect_sizes", "protocol_comparisons",
-                     "protocol_balance", "time_to_improvement", "claims")
+                     "protocol_balance", "time_to_improvement", "claims", "references",
+                     "benchmark_sources")
     )  # fmt: skip
     for p in out.glob("*.csv"):
         assert not pd.read_csv(p, encoding="utf-8-sig").empty, p.name

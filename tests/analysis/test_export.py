@@ -378,6 +378,7 @@ def test_methods_rows_state_definitions_statistics_claims_and_disclosure():
         assert stats[key]
     assert "session * protocol" in stats["growth model"]
     claims = _by_item(rows, "Claims thresholds")
+    assert claims.pop("multiple claims").startswith("One primary claim")
     assert claims == {k: str(v) for k, v in cfg.items()}
     assert "<10" in _by_item(rows, "Disclosure control")["small cells"]
     assert not any(text.startswith(("=", "+", "-", "@")) for _, _, text in rows)

@@ -102,3 +102,12 @@ def test_uploads_are_recorded_under_the_signed_in_email(setting):
     next(b for b in at.button if b.label.startswith("Commit ")).click().run()
     _ok(at)
     assert open_store(setting).uploads()["uploader"].tolist() == ["dave@clinic.example"]
+
+
+def test_only_the_owner_may_freeze_the_claim_settings():
+    for role, shown in (("owner", True), ("clinician", False), ("researcher", False)):
+        at = _page(role, "claims")
+        assert any("Freeze these settings" in e.label for e in at.expander) is shown, role
+        if not shown:
+            with pytest.raises(KeyError):
+                at.button(key="claims_freeze")

@@ -183,6 +183,7 @@ def _version_3_store(url: str) -> None:
         conn.execute(text("UPDATE uploads SET uploader = '' WHERE filename = 'c.csv'"))
         # ... and of what later versions added (version 5: what each upload brought).
         conn.execute(text("DROP TABLE upload_patients"))
+        conn.execute(text("DROP TABLE frozen_settings"))  # version 7
         conn.execute(text("ALTER TABLE uploads DROP COLUMN replace_conflicts"))
         conn.execute(text("DELETE FROM schema_version WHERE version > 3"))
     engine.dispose()
