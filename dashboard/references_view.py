@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.chart_style import OKABE_ITO, empty_figure, finite, style
-from dashboard.claims_view import finite_or_none
+from dashboard.claims_view import SHORT_NAMES, finite_or_none
 from dashboard.safe_text import md_escape, plot_text, plot_texts
 
 __all__ = [
@@ -155,6 +155,8 @@ def references_chart(
             meta={"role": "practice", "instrument": instrument},
         )
     )  # fmt: skip
+    # two references on one row take turns above and below it, so their labels do not collide
+    rows = rows.assign(_slot=rows.sort_values("reference_value").groupby("row_label").cumcount())
     for group, part in rows.groupby("reference_group", sort=False):
         colour = GROUP_COLOURS.get(str(group), OKABE_ITO["black"])
         labels_text = plot_texts(part["reference_label"])
@@ -164,7 +166,8 @@ def references_chart(
                 y=part["row_label"].map(pos).to_numpy(dtype=float),
                 mode="markers+text", name=plot_text(_group(group)),
                 marker={"color": colour, "size": 26, "symbol": "line-ns", "line": {"width": 3, "color": colour}},
-                text=labels_text, textposition="top center", textfont={"size": 10, "color": colour},
+                text=labels_text, textfont={"size": 10, "color": colour},
+                textposition=np.where(part["_slot"] % 2 == 0, "top center", "bottom center").tolist(),
                 customdata=np.c_[labels_text, plot_texts(part["comparable"])],
                 hovertemplate="<b>%{customdata[0]}</b>: %{x}<br>%{customdata[1]}<extra>"
                 + plot_text(str(group)) + "</extra>",
@@ -204,7 +207,7 @@ def references_display(refs: pd.DataFrame, *, instrument: str | None = None,
     ]  # fmt: skip
     out = pd.DataFrame(
         {
-            "Claim": rows["claim"].astype(str).to_numpy(),
+            "Claim": [SHORT_NAMES.get(c, c) for c in rows["claim"].astype(str)],
             "Instrument": rows["instrument"].astype(object).where(rows["instrument"].notna(), "").to_numpy(),
             "Measure": [MEASURE_LABELS.get(m, "") if isinstance(m, str) else "" for m in rows["measure"]],
             "This practice": practice,

@@ -12,7 +12,7 @@ from dashboard.chart_style import protocol_order
 from dashboard.charts import OUTCOME_LABELS
 from dashboard.claims_view import scorecard_markdown, untestable_reasons
 from dashboard.compute import CARD_FLAGS
-from dashboard.references_view import render_references
+from dashboard.references_view import references_chart, render_references
 
 who = access.require_page("overview")  # before anything reads data
 ctx = state.context()
@@ -99,12 +99,10 @@ st.caption(
 ui.settings_stamp(state.settings_stamp(config))
 st.markdown(scorecard_markdown(claims, instruments))
 st.markdown("**Beside published figures** (untreated people, routine care, other ketamine care)")
-render_references(
-    claims,
-    results.references(ctx.ref, ctx.registry_text, ctx.filters, config),
-    instrument=instrument,
-    key="overview_references",
-)
+refs = results.references(ctx.ref, ctx.registry_text, ctx.filters, config)
+ui.chart(references_chart(refs, instrument), key="overview_references_chart")
+with st.expander("Every comparison with its difference and source", icon=":material/menu_book:"):
+    render_references(claims, refs, instrument=instrument, key="overview_references")
 why_not = untestable_reasons(claims)
 if why_not:
     st.caption("Not testable: " + " · ".join(ui.md_escape(w) for w in why_not))

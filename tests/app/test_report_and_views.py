@@ -232,3 +232,20 @@ def test_pure_dashboard_modules_do_not_import_streamlit():
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_report_carries_the_settings_stamp_above_the_claims():
+    from analysis.claims_config import ClaimsConfig
+    from analysis.settings_stamp import settings_stamp
+
+    fig = fast_figures(generate_demo(n_patients=60, seed=3), REG, ClaimsConfig(large_share=0.4))
+    stamp = settings_stamp(fig.config).text()
+    html = report.html_report(
+        figures=[], tables=[], claims=fig.claims,
+        methods=methods_info(REG, fig.config.to_dict(), dt.date(2026, 1, 2), stamp=settings_stamp(fig.config)),
+        filters="all", dataset="demo", settings_stamp=stamp,
+    )  # fmt: skip
+    claims_part = html.split("<h2>Claims</h2>", 1)[1].split("<h2>Figures</h2>", 1)[0]
+    assert f"<p class='stamp'>{stamp}</p>" in claims_part  # plain words, nothing to escape
+    assert "large_share 40% (default 50%)" in stamp
+    assert html.count(stamp) == 2  # above the claims and in the Methods section

@@ -102,6 +102,7 @@ def test_upload_commit_history_and_undo(page, app_url):
     _open(page, app_url, "upload", expect="Outcomes export")
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(WIDE))
     page.get_by_text("Every row passed the checks").wait_for(timeout=60_000)
+    page.get_by_text("Assessments accepted").first.wait_for(timeout=60_000)  # drawn after it
     wait_for_run(page, timeout=60_000)
     body = page.inner_text("body")
     assert "Assessments accepted" in body and f"{n_scores}" in body
