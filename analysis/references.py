@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.claims_config import ClaimsConfig
-from analysis.reference_measures import bool_flag, practice_figure
+from analysis.reference_measures import FIGURE_COLUMNS, bool_flag, practice_figure
 from data.benchmarks import UNTREATED_PERCENT_CHANGE, Benchmark, Benchmarks
 
 __all__ = [
@@ -192,6 +192,9 @@ def practice_references(
     cfg = config or ClaimsConfig()
     eff = {} if effects is None else {r["instrument"]: r for r in effects.to_dict("records")}
     present = sorted(outcomes["instrument"].dropna().astype(str).unique())
+    # every practice figure is of paired patients: narrow the wide table once, not per figure
+    wanted = [c for c in (*FIGURE_COLUMNS, f"sustained{cfg.lasting_window}") if c in outcomes]
+    outcomes = outcomes.loc[bool_flag(outcomes, "paired"), wanted]
     by_ins = {ins: outcomes[outcomes["instrument"] == ins] for ins in present}
     rows: list[dict] = []
     for ins in present:

@@ -304,23 +304,25 @@ def research(
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def expected_model(ref: DataRef, reg_text: str | None, filters: Filters) -> ExpectedModel | str:
-    """The expected-recovery bands of the filtered patients (``analysis.expected_recovery``;
-    read-only), or why they could not be built."""
+def expected_model(ref: DataRef, reg_text: str | None) -> ExpectedModel | str:
+    """The expected-recovery bands from the practice's whole history (``analysis.
+    expected_recovery``; read-only; one fit per data version, whatever the sidebar filters), or
+    why they could not be built."""
     try:
-        return expected_bands(tidy(ref, filters), registry_from_text(reg_text))
+        return expected_bands(tidy(ref, Filters()), registry_from_text(reg_text))
     except ReliefCheckError as err:
         return str(err)
 
 
 @st.cache_data(show_spinner="Checking how often the flags came true…", max_entries=8)
-def flag_hits(ref: DataRef, reg_text: str | None, filters: Filters) -> pd.DataFrame | str:
+def flag_hits(ref: DataRef, reg_text: str | None) -> pd.DataFrame | str:
     """How often a "not on track" flag came before a course that ended without reliable
-    improvement (cross-fitted on the filtered patients, or simulated), or why not."""
+    improvement (cross-fitted on the practice's whole history, or simulated; one computation per
+    data version), or why not."""
     try:
         registry = registry_from_text(reg_text)
-        o = outcomes(ref, reg_text, filters)
-        return flag_hit_rate(tidy(ref, filters), registry, outcomes=o)
+        o = outcomes(ref, reg_text, Filters())
+        return flag_hit_rate(tidy(ref, Filters()), registry, outcomes=o)
     except ReliefCheckError as err:
         return str(err)
 

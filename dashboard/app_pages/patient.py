@@ -81,7 +81,7 @@ if "treatment_resistant" in mine and len(mine) and pd.notna(mine["treatment_resi
         "treatment-resistant" if mine["treatment_resistant"].iloc[0] else "not treatment-resistant"
     )
 st.markdown(" · ".join(f for f in facts if f))
-model = results.expected_model(ref, reg_text, filters)
+model = results.expected_model(ref, reg_text)
 track = on_track(rows, model) if isinstance(model, ExpectedModel) else None
 if isinstance(model, str):
     st.warning(f"No expected-recovery band: {ui.md_escape(model)}")
@@ -123,7 +123,7 @@ def _track_text(key: str, mine_track: pd.DataFrame) -> None:
 
 def _hit_line(key: str) -> None:
     """How often the flag came true on this instrument (any session before the last)."""
-    hits = results.flag_hits(ref, reg_text, filters)
+    hits = results.flag_hits(ref, reg_text)
     if isinstance(hits, str):
         st.caption(f"The flag's hit rate could not be computed: {ui.md_escape(hits)}")
         return

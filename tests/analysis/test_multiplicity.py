@@ -200,3 +200,15 @@ def test_family_wise_false_supported_at_most_5_percent_where_every_claim_is_at_i
     lo_raw = proportion_confint(unadjusted, n_sim, alpha=0.10, method="wilson")[0]
     assert lo_adj <= 0.05, f"{adjusted} of {n_sim} practices had a false supported"
     assert lo_raw > 0.05, f"without control only {unadjusted} of {n_sim}: the trap is too weak"
+
+
+def test_holm_matches_statsmodels_multipletests_on_random_p_values():
+    from statsmodels.stats.multitest import multipletests
+
+    from analysis.multiplicity import holm
+
+    rng = np.random.default_rng(3)
+    for m in (1, 2, 5, 16, 40):
+        p = rng.random(m) ** 3  # many small ones, some ties of order
+        p[: m // 3] = p[0]
+        assert holm(p) == pytest.approx(multipletests(p, method="holm")[1], abs=1e-15)
