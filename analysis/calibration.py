@@ -47,7 +47,7 @@ from analysis.claims_config import NOT_TESTABLE, SUPPORTED, ClaimsConfig
 from analysis.outcomes import patient_outcomes, planned_last_sessions
 from analysis.rates import wilson_ci
 from analysis.safety import safety_report
-from analysis.verdicts import ClaimResult
+from analysis.verdicts import CLAIM_TEXT, ClaimResult
 from data.errors import AnalysisError
 from data.instruments import Registry
 
@@ -57,14 +57,7 @@ SCHEMA = "reliefcheck.calibration/1"
 DEFAULT_SEED = 20240611
 DEFAULT_N_SIM = 200
 #: The claims calibration covers, in the scorecard's order (initial-anxiety has no verdict).
-CLAIMS = (
-    "rapid-onset",
-    "intensive-faster",
-    "large-improvement",
-    "lasting",
-    "suicidal-ideation",
-    "treatment-resistant",
-)
+CLAIMS = tuple(c for c in CLAIM_TEXT if c != "initial-anxiety")
 #: The most a false claim at its boundary is called "supported" by design: one-sided 2.5% for a
 #: share (the Wilson interval's lower end), 5% for intensive-faster (two days at 2.5% each).
 NOMINAL = {"intensive-faster": 0.05}

@@ -57,6 +57,17 @@ def _kind(mode: int) -> str | None:
     return "a special file"
 
 
+def _mode(real: Path, cannot: str) -> int | None:
+    """``real``'s file mode (None when nothing is there yet); ``OutputPathError`` starting with
+    ``cannot`` when it cannot be looked at."""
+    try:
+        return os.lstat(real).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise OutputPathError(f"{cannot} ({exc.strerror}).") from None
+
+
 def resolve_output(path: str | os.PathLike[str]) -> Path:
     """The regular file a write to ``path`` lands in: symbolic links followed (a dangling
     link's target included). Raises ``OutputPathError`` for a device, FIFO, socket, folder or
@@ -65,12 +76,7 @@ def resolve_output(path: str | os.PathLike[str]) -> Path:
     if not shown:
         raise OutputPathError("The output path is empty. Give a file name.")
     real = Path(os.path.realpath(shown))
-    try:
-        mode = os.lstat(real).st_mode
-    except FileNotFoundError:
-        mode = None
-    except OSError as exc:
-        raise OutputPathError(f"Cannot write {shown} ({exc.strerror}).") from None
+    mode = _mode(real, f"Cannot write {shown}")
     if mode is not None and (what := _kind(mode)) is not None:
         target = "" if str(real) == os.path.abspath(shown) else f" (it leads to {real})"
         raise OutputPathError(
@@ -241,12 +247,7 @@ def prepare_folder(path: str | os.PathLike[str]) -> Path:
     if shown in ("", STDOUT):
         raise OutputPathError("This command writes several files: give a folder for --out.")
     real = Path(os.path.realpath(shown))
-    try:
-        mode = os.lstat(real).st_mode
-    except FileNotFoundError:
-        mode = None
-    except OSError as exc:
-        raise OutputPathError(f"Cannot use {shown} ({exc.strerror}).") from None
+    mode = _mode(real, f"Cannot use {shown}")
     if mode is not None and not stat.S_ISDIR(mode):
         raise OutputPathError(
             f"Cannot write into {shown}: it is {_kind(mode) or 'a file'}, not a folder. "
