@@ -163,11 +163,14 @@ def _load_tidy(args: argparse.Namespace, registry):
 
         if args.file:
             raise ReliefCheckError("Give either FILE or --db URL, not both.")
-        tidy = open_store(args.db).read_tidy()
+        store = open_store(args.db)
+        tidy = store.read_tidy()
         if tidy.empty:
             raise ReliefCheckError(
                 "The store is empty: upload an export in the dashboard first, or analyse a FILE."
             )
+        if getattr(args, "period", None):
+            return _in_period(tidy, store.read_baseline_months(), args.period, "the store")
         return tidy
     if not args.file:
         raise ReliefCheckError("Give an export FILE, or --db URL to analyse the store.")
@@ -187,7 +190,46 @@ def _load_tidy(args: argparse.Namespace, registry):
         )
     if v.tidy.empty:
         raise ReliefCheckError(f"{path.name} has no valid assessments to analyse.")
+    if getattr(args, "period", None):
+        from data.periods import baseline_months
+
+        months = baseline_months(v.anchors, v.anchor_from_baseline)
+        return _in_period(v.tidy, months, args.period, path.name)
     return v.tidy
+
+
+def _period_words(text: str) -> str:
+    """``--period`` in words, e.g. "2025-Q1 to 2025-Q4" (as the dashboard's filters line)."""
+    from data.periods import describe_period, parse_period
+
+    return describe_period(parse_period(text))
+
+
+def _in_period(tidy, months, text: str, source: str):
+    """The rows of the patients whose baseline month is in ``--period`` (docs/periods.md);
+    how many patients had no known baseline month is said on stderr."""
+    import pandas as pd
+
+    from data.periods import describe_period, parse_period, patients_in_period
+
+    period = parse_period(text)
+    ids = tidy["patient_id"].astype(str)
+    if months.empty:
+        raise ReliefCheckError(
+            f"{source} gives no baseline dates, so no patient has a baseline period. Analyse an "
+            "export with assessment dates (the baseline row dated), or leave out --period."
+        )
+    known = months.index.astype(str)
+    unknown = int((~pd.Index(ids.unique()).isin(known)).sum())
+    if unknown:
+        who = "1 patient with" if unknown == 1 else f"{unknown:,} patients with"
+        print(f"{who} no known baseline month left out of the period.", file=sys.stderr)
+    kept = ids.isin(patients_in_period(months, period).astype(str)).to_numpy(dtype=bool)
+    if not kept.any():
+        raise ReliefCheckError(
+            f"No patient's baseline falls in {describe_period(period)}. Pick another period."
+        )
+    return tidy.loc[kept]
 
 
 #: A claim settings file longer than this is not a settings file.
@@ -306,7 +348,14 @@ def cmd_tables(args: argparse.Namespace) -> int:
     tidy = _load_tidy(args, registry)
     fig = _figures(args, registry, tidy)
     tables = research_tables(tidy, fig, registry)
-    methods = methods_info(registry, fig.config.to_dict(), datetime.date.today(), stamp=fig.stamp())
+    period = getattr(args, "period", None)
+    methods = methods_info(
+        registry,
+        fig.config.to_dict(),
+        datetime.date.today(),
+        stamp=fig.stamp(),
+        filters=[f"baseline period: {_period_words(period)}"] if period else None,
+    )
     files = [
         *((f"{t.name}.csv", lambda t=t: to_csv_bytes(t)) for t in tables),
         ("reliefcheck_tables.xlsx", lambda: to_xlsx_bytes(tables, methods)),
@@ -363,6 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=20130101, help="bootstrap seed")
         p.add_argument("--no-models", action="store_true", help="skip the growth models")
         p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+        p.add_argument(
+            "--period",
+            metavar="FROM[:TO]",
+            help="only patients whose baseline month is in this period: 2026-Q1, 2026-03, or "
+            "a range 2025-Q1:2025-Q4 (needs dated baselines; docs/periods.md)",
+        )
         p.add_argument(
             "--settings",
             metavar="FILE",

@@ -4,19 +4,32 @@ Exit codes of ``ingest``: 0 when the upload is in the store (committed, or nothi
 or the same file again, which the store recognises and leaves alone); 2 when nothing could be
 committed (the file is unusable, every row was rejected, or the rejects or set-aside file
 cannot be written: both are checked before the commit).
+
+Where ``ingest`` writes its files: rejected rows, rows the store set aside (not stored) and, with
+``--replace``, the assessments it replaced (with the score before), each a formula-safe CSV
+named ``<export>-<UTC time>.<rejects|set-aside|replaced>.csv`` in ``--rejects-dir`` (default
+``default_rejects_dir()``, in the user's data folder), never beside the export. The export's
+name enters the file name only as a sanitised stem (``safe_stem``). Each path written is
+printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from analysis.cli_outfiles import OutputPathError, PendingOutput, prepare_output
+from analysis.cli_outfiles import OutputPathError, PendingOutput, prepare_folder, prepare_output
 from data.errors import ReliefCheckError
 
 EXIT_OK, EXIT_UNUSABLE = 0, 2
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_MAX_STEM = 60  # of the export's name in the file names ingest writes
 
 
 def _store(args: argparse.Namespace):
@@ -25,17 +38,54 @@ def _store(args: argparse.Namespace):
     return open_store(args.db)
 
 
-def _beside(path: Path, suffix: str) -> Path:
-    return path.with_name(f"{path.stem}.{suffix}.csv")
+def user_data_folder() -> Path:
+    """ReliefCheck's folder in the user's data folder: ``$XDG_DATA_HOME/reliefcheck``, by
+    default ``~/.local/share/reliefcheck`` (the folder of the default store,
+    ``data.store.default_db_url``)."""
+    base = os.environ.get("XDG_DATA_HOME", "").strip() or str(Path.home() / ".local" / "share")
+    return Path(base) / "reliefcheck"
+
+
+def default_rejects_dir() -> Path:
+    """Where ``ingest`` writes its rejected, set-aside and replaced rows unless told otherwise:
+    ``rejects/`` in ReliefCheck's user data folder, never beside the export (which may sit in a
+    read-only or shared folder)."""
+    return user_data_folder() / "rejects"
+
+
+def safe_stem(name: str) -> str:
+    """A file-name stem from an export's name: letters, digits, ``.``, ``_`` and ``-`` only
+    (anything else becomes ``_``), no leading dot, at most ``_MAX_STEM`` characters; "export"
+    when nothing is left."""
+    stem = Path(name).stem
+    cleaned = _UNSAFE.sub("_", stem).lstrip(".")[:_MAX_STEM].strip("_")
+    return cleaned or "export"
+
+
+def _in_folder(folder: Path, stem: str, stamp: str, what: str) -> Path:
+    """``folder/<stem>-<stamp>.<what>.csv``, with ``-2``, ``-3`` … added when that file exists
+    (two runs in the same second)."""
+    path = folder / f"{stem}-{stamp}.{what}.csv"
+    n = 2
+    while path.exists():
+        path = folder / f"{stem}-{stamp}-{n}.{what}.csv"
+        n += 1
+    return path
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    """Validate an export and commit its accepted rows to the store, all or nothing. The rejects
-    and set-aside files are checked and opened first: a path that cannot be written stops the
-    command before anything is committed."""
+    """Validate an export and commit its accepted rows to the store, all or nothing. The files
+    for rejected, set-aside and replaced rows are checked and opened first (in ``--rejects-dir``,
+    by default ``default_rejects_dir()``; ``--rejects`` and ``--set-aside`` name single files):
+    a path that cannot be written stops the command before anything is committed."""
     path = Path(args.file)
-    rejects_path = args.rejects or _beside(path, "rejects")
-    aside_path = args.set_aside or _beside(path, "set-aside")
+    folder = None
+    if not (args.rejects and args.set_aside and not args.replace):
+        folder = prepare_folder(args.rejects_dir or default_rejects_dir())
+    stem = safe_stem(path.name)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    rejects_path = args.rejects or _in_folder(folder, stem, stamp, "rejects")
+    aside_path = args.set_aside or _in_folder(folder, stem, stamp, "set-aside")
     with ExitStack() as stack:
         rejects = stack.enter_context(prepare_output(rejects_path, protect=[path]))
         aside = stack.enter_context(prepare_output(aside_path, protect=[path]))
@@ -43,12 +93,29 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             raise ReliefCheckError(
                 "--rejects and --set-aside name the same file; give each its own path."
             )
-        return _ingest(args, path, rejects, aside)
+        replaced = None
+        if args.replace:
+            replaced = stack.enter_context(
+                prepare_output(_in_folder(folder, stem, stamp, "replaced"), protect=[path])
+            )
+        return _ingest(args, path, Outputs(rejects, aside, replaced))
 
 
-def _ingest(
-    args: argparse.Namespace, path: Path, rejects: PendingOutput, aside: PendingOutput
-) -> int:
+@dataclass(frozen=True)
+class Outputs:
+    """The files ``ingest`` may write, each already checked and opened (``replaced`` only with
+    ``--replace``)."""
+
+    rejects: PendingOutput
+    aside: PendingOutput
+    replaced: PendingOutput | None
+
+
+def _rows(count: int, what: str) -> str:
+    return f"{count:,} {what if count == 1 else what + 's'}"
+
+
+def _ingest(args: argparse.Namespace, path: Path, out: Outputs) -> int:
     from analysis.cli import _registry
     from analysis.export import safe_csv_bytes
     from data.ingest import load_export
@@ -62,10 +129,10 @@ def _ingest(
         data, filename=path.name, registry=_registry(args), default_protocol=args.protocol
     )
     if len(v.rejects):
-        out = rejects.shown
-        rejects.write(safe_csv_bytes(v.rejects))  # before the commit: a failure changes nothing
+        out.rejects.write(safe_csv_bytes(v.rejects))  # before the commit: a failure changes nothing
         print(
-            f"{len(v.rejects)} rows rejected (written to {out}); run 'validate' for the reasons.",
+            f"{_rows(len(v.rejects), 'row')} rejected, written to {out.rejects.shown}; run "
+            "'validate' for the reasons.",
             file=sys.stderr,
         )
     if v.tidy.empty:
@@ -80,19 +147,26 @@ def _ingest(
         replace=args.replace,
     )
     print(result.message)
-    if len(result.set_aside):
-        out = aside.shown
+    # Replaced rows are in the store (with this file's values): they are not "set aside".
+    is_replaced = (result.set_aside["kind"] == "replaced").to_numpy(dtype=bool)
+    files = [(result.set_aside[~is_replaced], out.aside, "row", "set aside (not stored)")]
+    if out.replaced is not None:
+        what = "replaced assessment"
+        files.append((result.set_aside[is_replaced], out.replaced, what, "(with the score before)"))
+    for rows, pending, noun, verb in files:
+        if rows.empty:
+            continue
         try:
-            aside.write(safe_csv_bytes(result.set_aside))
+            pending.write(safe_csv_bytes(rows))
         except OutputPathError as exc:  # e.g. the disk filled up after the commit
             print(
-                f"warning: the upload is in the store, but its {len(result.set_aside)} set-aside "
-                f"rows could not be written. {exc} To get them, undo the upload and ingest the "
-                "file again.",
+                f"warning: the upload is in the store, but the list of its "
+                f"{_rows(len(rows), noun)} {verb} could not be written. {exc} To get it, undo "
+                "the upload and ingest the file again.",
                 file=sys.stderr,
             )
-            return EXIT_OK
-        print(f"{len(result.set_aside)} rows set aside (written to {out}).")
+            continue
+        print(f"{_rows(len(rows), noun)} {verb}, written to {pending.shown}")
     return EXIT_OK
 
 
@@ -183,12 +257,19 @@ def add_store_commands(add, instruments_option) -> None:
         "--protocol", help="protocol for every row, when the file has no protocol column"
     )
     p.add_argument(
-        "--rejects", metavar="PATH", help="CSV for the rejected rows (default: FILE.rejects.csv)"
+        "--rejects-dir",
+        metavar="DIR",
+        help="folder for the CSVs of rejected, set-aside and replaced rows, created if missing "
+        "(default: 'rejects' in ReliefCheck's user data folder, "
+        "$XDG_DATA_HOME/reliefcheck/rejects); each file is named after the export and the time",
+    )
+    p.add_argument(
+        "--rejects", metavar="PATH", help="CSV for the rejected rows (instead of --rejects-dir)"
     )
     p.add_argument(
         "--set-aside",
         metavar="PATH",
-        help="CSV for the rows the store set aside (default: FILE.set-aside.csv)",
+        help="CSV for the rows the store set aside (instead of --rejects-dir)",
     )
     db_option(p)
     instruments_option(p)

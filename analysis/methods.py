@@ -3,14 +3,16 @@
 ``methods_rows`` writes (section, item, text) rows. Instrument figures are read from the
 registry, claim thresholds from the claims configuration passed in, and the outcome rules,
 follow-up windows, effect-size methods and growth model from the modules that apply them, so the
-sheet always states what the numbers were computed with.
+sheet always states what the numbers were computed with. The first rows say which data they are
+of (``DataSource``: the demo cohort or the store, its kind, schema and data version, never its
+address or password) and which filters were applied, in words.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from analysis import __version__
@@ -48,6 +50,68 @@ class MethodsInfo:
             ("About", "software", f"{SOFTWARE} {self.software_version}"),
             ("About", "generated on", self.generated_on.isoformat()),
         ]
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Which data the figures are of, as the Methods sheet records it. ``kind`` is "demo" (the
+    synthetic cohort) or "store"; for the store, ``backend`` is the database kind ("sqlite",
+    "postgresql"), never its address. Counts are those at the time of the export: the whole
+    store's (``n_assessments``, ``n_patients``, ``n_uploads``) and, after the filters, the
+    analysed ones (``n_analysed``, ``n_analysed_patients``)."""
+
+    kind: str
+    data_version: str = ""
+    backend: str = ""
+    schema_version: int | None = None
+    n_uploads: int | None = None
+    n_undone: int | None = None
+    n_assessments: int | None = None
+    n_patients: int | None = None
+    n_analysed: int | None = None
+    n_analysed_patients: int | None = None
+    note: str = ""
+
+    def rows(self) -> list[MethodsRow]:
+        """(section, item, text) rows: the source, its version, the counts at export time."""
+        sec = "Data"
+        if self.kind == "demo":
+            source = "synthetic demo cohort (made-up patients, not real outcomes)"
+        else:
+            db = self.backend or "database"
+            schema = (
+                "" if self.schema_version is None else f", schema version {self.schema_version}"
+            )
+            source = f"the practice's outcome store ({db}{schema})"
+        rows: list[MethodsRow] = [(sec, "source", source)]
+        if self.note:
+            rows.append((sec, "why this source", self.note))
+        if self.data_version:
+            rows.append((sec, "data version", self.data_version))
+        if self.n_uploads is not None:
+            undone = f", {self.n_undone:,} of them undone" if self.n_undone else ""
+            rows.append((sec, "uploads", f"{self.n_uploads:,} committed{undone}"))
+        if self.n_assessments is not None:
+            who = "" if self.n_patients is None else f" of {self.n_patients:,} patients"
+            rows.append((sec, "assessments", f"{self.n_assessments:,}{who}"))
+        if self.n_analysed is not None:
+            who = (
+                ""
+                if self.n_analysed_patients is None
+                else f" of {self.n_analysed_patients:,} patients"
+            )
+            rows.append(
+                (sec, "analysed after the filters", f"{self.n_analysed:,} assessments{who}")
+            )
+        return rows
+
+
+def filter_rows(filters: Sequence[str]) -> list[MethodsRow]:
+    """One row per filter applied, in words (e.g. "protocol: intensive"); one row saying none
+    was when ``filters`` is empty."""
+    if not filters:
+        return [("Filters", "applied", "none: every patient in the data")]
+    return [("Filters", f"filter {i}", text) for i, text in enumerate(filters, 1)]
 
 
 def _g(x: float | None) -> str:
@@ -240,8 +304,14 @@ def methods_info(
     *,
     min_n: int = DEFAULT_MIN_N,
     stamp: SettingsStamp | None = None,
+    source: DataSource | None = None,
+    filters: Sequence[str] | None = None,
 ) -> MethodsInfo:
     """``MethodsInfo`` for this version of ReliefCheck (``analysis.__version__``); ``stamp``
-    adds the claim settings' stamp (frozen or not, changed or not) and their SHA-256."""
-    rows = tuple(methods_rows(registry, claims_config, min_n=min_n, stamp=stamp))
+    adds the claim settings' stamp (frozen or not, changed or not) and their SHA-256;
+    ``source`` and ``filters`` (each filter in words) open the rows with the data they are of."""
+    first: list[MethodsRow] = [] if source is None else source.rows()
+    if filters is not None:
+        first.extend(filter_rows(filters))
+    rows = tuple([*first, *methods_rows(registry, claims_config, min_n=min_n, stamp=stamp)])
     return MethodsInfo(software_version=__version__, generated_on=generated_on, rows=rows)

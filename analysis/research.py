@@ -8,6 +8,7 @@ import pandas as pd
 from analysis.figures import Figures
 from analysis.growth import growth_table
 from analysis.growth_days import day_model_table
+from analysis.provider_tables import unit_comparison_tables
 from analysis.reference_outputs import (
     benchmark_sources_table,
     figures_references,
@@ -115,7 +116,8 @@ def protocol_balance_table(fig: Figures) -> ResearchTable | None:
 
 def research_tables(tidy: pd.DataFrame, fig: Figures, registry: Registry) -> list[ResearchTable]:
     """Table 1, outcome rates, effect sizes, protocol comparisons, time to improvement, growth
-    models (when fitted), the claims, and the published references beside them with their
+    models (when fitted), the site and clinician comparisons (when the data names them), the
+    claims, and the published references beside them with their
     sources (``analysis.reference_outputs``)."""
     rates = fig.rates.drop(columns="population")
     done = rates[fig.rates["population"] == "completers"]
@@ -143,6 +145,7 @@ def research_tables(tidy: pd.DataFrame, fig: Figures, registry: Registry) -> lis
         tables.append(growth_models_table(fig))
     if fig.day_models:
         tables.append(day_models_table(fig))
+    tables.extend(unit_comparison_tables(tidy, fig.outcomes))
     tables.append(claims_table(fig.claims, stamp=fig.stamp().text()))
     tables.append(references_research_table(figures_references(fig)))
     tables.append(benchmark_sources_table())

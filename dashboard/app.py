@@ -19,13 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
     sys.path.insert(0, str(ROOT))
 
-from dashboard import access, state  # noqa: E402
+from dashboard import access, layout, state  # noqa: E402
 from dashboard.safe_text import md_escape  # noqa: E402
 from data.access import allowed  # noqa: E402
 from data.errors import ReliefCheckError  # noqa: E402
 
 _started, _cpu_started = time.perf_counter(), time.thread_time()
 st.set_page_config(page_title="ReliefCheck", page_icon=":material/monitoring:", layout="wide")
+layout.inject()  # phone and tablet layout (a fixed stylesheet)
 
 #: section -> (page key, i.e. the file stem in app_pages/, title, icon); the first is the default.
 PAGES = {
@@ -37,6 +38,7 @@ PAGES = {
         ("trajectories", "Trajectories", ":material/show_chart:"),
         ("outcomes", "Outcomes", ":material/bar_chart:"),
         ("safety", "Safety", ":material/health_and_safety:"),
+        ("compare", "Sites & clinicians", ":material/scatter_plot:"),
         ("patient", "Patient", ":material/person:"),
     ],
     "Data": [
@@ -44,6 +46,9 @@ PAGES = {
         ("uploads", "Uploads history", ":material/history:"),
         ("downloads", "Downloads", ":material/download:"),
         ("settings", "Settings", ":material/settings:"),
+    ],
+    "Help": [
+        ("help", "Help: what each figure means", ":material/help:"),
     ],
 }
 

@@ -31,13 +31,30 @@ PALETTE: tuple[str, ...] = tuple(OKABE_ITO.values())
 #: Fixed colours of the two built-in protocols; other labels take the rest in this order.
 PROTOCOL_COLOURS = {"intensive": OKABE_ITO["blue"], "weekly": OKABE_ITO["orange"]}
 _OTHER = ("bluish green", "reddish purple", "sky blue", "vermillion", "black", "yellow")
-#: Colour of reference lines (no change, thresholds, zero).
-REFERENCE = OKABE_ITO["black"]
-#: Marks a safety flag (item 9 of 1 or more).
+#: Colour of reference lines (no change, thresholds, zero): a mid grey that reads on a light
+#: and on a dark background alike (contrast about 4:1 on white and 5:1 on Streamlit's dark).
+REFERENCE = "#808080"
+#: One series that is not a protocol (one patient's scores, this practice beside published
+#: figures): Okabe–Ito blue reads on a light and a dark background (black would vanish on dark).
+INK = OKABE_ITO["blue"]
+#: Marks a safety flag (item 9 of 1 or more), and the colour's name for the text that explains
+#: it (Okabe–Ito vermillion, an orange-red: keep the two in step).
 FLAG = OKABE_ITO["vermillion"]
-#: Grey shades behind the severity bands, lightest for the mildest band.
-_BAND_GREYS = (0.02, 0.06, 0.10, 0.14, 0.18, 0.22)
+FLAG_NAME = "orange-red"
+#: Opacity of the mid-grey shades behind the severity bands, faintest for the mildest band:
+#: grey over white darkens and over a dark background lightens, so both themes show the order.
+_BAND_GREYS = (0.04, 0.09, 0.14, 0.19, 0.24, 0.29)
+_BAND_GREY = "128, 128, 128"
 FONT = "Source Sans Pro, Arial, sans-serif"
+#: Characters per line of a chart title (at 17 px) and of an axis title (at 13 px) that still
+#: fit a phone (390 px wide); longer ones are wrapped at spaces.
+TITLE_CHARS, AXIS_CHARS = 38, 36
+#: The same for a note under a title, in plotly's smaller ``<sup>`` text.
+NOTE_CHARS = 52
+#: Font size of tick labels and of the n rows under the x axis, and the rows' line height
+#: (plotly sets lines of text 1.3 em apart).
+_TICK_SIZE = 12
+_LINE_PX = 1.3 * _TICK_SIZE
 
 
 def protocol_colours(labels: Iterable[object]) -> dict[str, str]:
@@ -73,25 +90,68 @@ def rgba(hex_colour: str, alpha: float) -> str:
     return f"rgba({r}, {g}, {b}, {alpha})"
 
 
+def wrap(text: str, width: int) -> str:
+    """Plotly text broken into lines of at most ``width`` characters at spaces (``<br>``);
+    lines already broken stay so, and a word longer than ``width`` is never split."""
+    lines = []
+    for part in text.split("<br>"):
+        line = ""
+        for word in part.split(" "):
+            if line and len(line) + 1 + len(word) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}" if line else word
+        lines.append(line)
+    return "<br>".join(lines)
+
+
 def style(
     fig: go.Figure, title: str, x_title: str, y_title: str, *, height: int = 440
 ) -> go.Figure:
-    """Title, axis titles (with units), font, white background and a legend above the plot.
-    Margins already set (e.g. room for severity-band labels) are kept. ``title`` and the axis
-    titles are plotly text: a label from a file goes in through ``safe_text.plot_text``."""
+    """Title, axis titles (with units), font, background and the legend, laid out to keep
+    every label at any width from a phone (390 px) to a desktop, where plotly cannot know the
+    width beforehand: titles wrap at ``TITLE_CHARS`` / ``AXIS_CHARS`` characters and push the
+    plot down (``automargin``), the legend runs horizontally *below* the plot (where it can
+    wrap onto more lines without covering the title), axis labels push the margins. Margins
+    already set (e.g. for the n rows) are kept. The background is white for exports; on the
+    dashboard Streamlit's theme (``components.chart``) swaps background, text and grid colours
+    for the user's light or dark theme, and every colour set here reads on both.
+    ``title`` and the axis titles are plotly text: a label from a file goes in through
+    ``safe_text.plot_text``."""
     m = fig.layout.margin
-    margin = {"l": m.l or 70, "r": m.r or 30, "t": m.t or 80, "b": m.b or 60}
+    margin = {"l": m.l or 60, "r": m.r or 20, "t": m.t or 40, "b": m.b or 40, "pad": 0}
     fig.update_layout(
-        title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 17}},
+        title={
+            "text": wrap(title, TITLE_CHARS),
+            "x": 0.0,
+            "xanchor": "left",
+            "xref": "container",
+            "y": 1.0,
+            "yanchor": "bottom",
+            "yref": "paper",
+            "pad": {"b": 14, "l": 4},
+            "automargin": True,
+            "font": {"size": 17},
+        },
         font={"family": FONT, "size": 13},
         template="plotly_white",
         height=height,
         margin=margin,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
+        legend={
+            "orientation": "h",
+            "xref": "container",
+            "x": 0.0,
+            "xanchor": "left",
+            "yref": "container",
+            "y": 0.0,
+            "yanchor": "bottom",
+        },
         hoverlabel={"font": {"family": FONT}},
     )
-    fig.update_xaxes(title_text=x_title)
-    fig.update_yaxes(title_text=y_title)
+    fig.update_xaxes(title_text=wrap(x_title, AXIS_CHARS), automargin=True)
+    fig.update_xaxes(tickfont={"size": _TICK_SIZE})
+    fig.update_yaxes(title_text=wrap(y_title, AXIS_CHARS), automargin=True)
     return fig
 
 
@@ -107,7 +167,7 @@ def empty_figure(title: str, message: str, x_title: str = "", y_title: str = "")
         xref="paper",
         yref="paper",
         showarrow=False,
-        font={"size": 15, "color": "#444444"},
+        font={"size": 15},  # the theme's text colour
     )
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
@@ -132,9 +192,10 @@ def score_axis_title(instrument: Instrument | None, what: str = "score") -> str:
 
 
 def severity_bands(fig: go.Figure, instrument: Instrument | None, *, label: bool = True) -> None:
-    """Shade the instrument's severity bands behind the data (grey, darker = more severe),
-    each band's label just right of the plot. Bands come from the registry
-    (``Instrument.bands``): each runs from its lower bound to the next one (the last to max)."""
+    """Shade the instrument's severity bands behind the data (grey, more shading = more
+    severe), each band's label inside the plot at the band's top right corner, so that it needs
+    no margin and stays on a phone. Bands come from the registry (``Instrument.bands``): each
+    runs from its lower bound to the next one (the last to max)."""
     if instrument is None or not instrument.bands:
         return
     lows = [float(b[0]) for b in instrument.bands]
@@ -153,7 +214,7 @@ def severity_bands(fig: go.Figure, instrument: Instrument | None, *, label: bool
                 yref="y",
                 y0=lows[i],
                 y1=highs[i],
-                fillcolor=f"rgba(0, 0, 0, {alpha})",
+                fillcolor=f"rgba({_BAND_GREY}, {alpha})",
                 line_width=0,
                 layer="below",
             )
@@ -162,62 +223,92 @@ def severity_bands(fig: go.Figure, instrument: Instrument | None, *, label: bool
             go.layout.Annotation(
                 x=1.0,
                 xref="paper",
-                xanchor="left",
-                xshift=6,
-                y=(lows[i] + highs[i]) / 2,
+                xanchor="right",
+                xshift=-4,
+                y=highs[i],
                 yref="y",
+                yanchor="top",
                 text=plot_text(instrument.bands[i][1]),
                 showarrow=False,
-                font={"size": 11, "color": "#555555"},
+                opacity=0.75,
+                font={"size": 11},  # the theme's text colour
             )
         )
     fig.layout.shapes = (*fig.layout.shapes, *shapes)
     if label:
         fig.layout.annotations = (*fig.layout.annotations, *notes)
-        fig.update_layout(margin={"r": 130})
     fig.update_yaxes(range=[float(instrument.min), float(instrument.max)])
 
 
-#: Pixels below the plot area where the first row of an n table sits (under the axis title).
-_N_TABLE_TOP = 72
-_N_TABLE_ROW = 18
+#: Up to this many x positions (with n of at most 3 digits) every one is labelled, which fits
+#: a phone; beyond, plotly labels every k-th one,
+#: k chosen from the plot's width (about one label per 80 px), so the rows never run together.
+_ALL_TICKS = 10
+#: Longest protocol name written beside its n row (longer ones are cut with an ellipsis).
+_ROW_LABEL_CHARS = 12
 
 
 def n_table(
-    fig: go.Figure, rows: list[tuple[str, str, np.ndarray, np.ndarray]], label: str = "n"
+    fig: go.Figure,
+    rows: list[tuple[str, str, np.ndarray, np.ndarray]],
+    label: str = "n",
+    *,
+    tick_text: dict[float, str] | None = None,
 ) -> None:
-    """Write n under the x axis, one row per protocol, aligned with the x positions (like the
-    numbers at risk under a survival curve). ``rows``: (protocol, colour, xs, ns)."""
+    """Write n under the x axis, one row per protocol in its colour, aligned with the x
+    positions (like the numbers at risk under a survival curve). ``rows``: (protocol, colour,
+    xs, ns); ``tick_text``: the x label of a position when not the number itself (day bins).
+
+    The numbers are part of the x tick labels (plotly ``labelalias``: "4<br>125<br>103"), so
+    they sit exactly under their positions, push the margin as the ticks do, and are thinned
+    with the ticks on a narrow screen: up to ``_ALL_TICKS`` positions all are labelled, beyond
+    that plotly labels every k-th one that fits. Each row's name is written left of it."""
+    tick_text = tick_text or {}
+    positions = sorted({float(x) for _, _, xs, _ in rows for x in xs} | set(tick_text))
+    lookup = [dict(zip((float(x) for x in xs), ns, strict=True)) for _, _, xs, ns in rows]
+    alias: dict[str, str] = {}
+    for x in positions:
+        cells = [tick_text.get(x, f"{x:g}")]
+        for by_x in lookup:
+            n = by_x.get(x)
+            shown = "–" if n is None or not np.isfinite(float(n)) else f"{int(n):,}"
+            cells.append(shown)
+        alias[f"{x:g}"] = "<br>".join(cells)
     notes = []
-    for i, (name, colour, xs, ns) in enumerate(rows):
-        shift = -(_N_TABLE_TOP + _N_TABLE_ROW * i)
-        font = {"size": 11, "color": colour}
-        common = {
-            "y": 0,
-            "yref": "paper",
-            "yanchor": "top",
-            "yshift": shift,
-            "showarrow": False,
-            "font": font,
-        }
+    for i, (name, colour, _, _) in enumerate(rows):
+        short = name if len(name) <= _ROW_LABEL_CHARS else name[: _ROW_LABEL_CHARS - 1] + "…"
         notes.append(
             go.layout.Annotation(
                 x=0,
                 xref="paper",
                 xanchor="right",
-                xshift=-8,
-                text=f"{label} {plot_text(name)}",
-                **common,
+                xshift=-6,
+                y=0,
+                yref="paper",
+                yanchor="top",
+                yshift=-(_TICK_TOP + _LINE_PX * (i + 1)),
+                text=f'<span style="color:{colour}">●</span> {label} {plot_text(short)}',
+                showarrow=False,
+                font={"size": _TICK_SIZE - 1},  # the theme's text colour
             )
         )
-        notes += [
-            go.layout.Annotation(x=float(x), xref="x", text=str(int(n)), **common)
-            for x, n in zip(xs, ns, strict=True)
-        ]
     fig.layout.annotations = (*fig.layout.annotations, *notes)
-    bottom = _N_TABLE_TOP + _N_TABLE_ROW * len(rows) + 12
-    height = (fig.layout.height or 440) + _N_TABLE_ROW * len(rows)
-    fig.update_layout(margin={"b": bottom, "l": 110}, height=height)
+    axis: dict[str, object] = {"labelalias": alias, "tickfont": {"size": _TICK_SIZE}}
+    widest_cell = max(
+        (len(c) for text in alias.values() for c in text.split("<br>")[1:]), default=0
+    )
+    if 0 < len(positions) <= _ALL_TICKS and widest_cell <= 3:
+        axis |= {"tickmode": "array", "tickvals": positions}
+    else:
+        axis |= {"tickmode": "auto", "tick0": positions[0] if positions else 0, "dtick": None}
+    fig.update_xaxes(**axis)
+    widest = max((len(f"● {label} {n[:_ROW_LABEL_CHARS]}") for n, *_ in rows), default=0)
+    left = max(fig.layout.margin.l or 0, int(6.5 * widest) + 12)
+    fig.update_layout(margin={"l": left}, height=(fig.layout.height or 440) + _LINE_PX * len(rows))
+
+
+#: Pixels from the bottom of the plot area to the top of the x tick labels' first line.
+_TICK_TOP = 3
 
 
 def finite(values: Iterable[float]) -> np.ndarray:

@@ -21,7 +21,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.chart_style import (
+    NOTE_CHARS,
     REFERENCE,
+    TITLE_CHARS,
     by_protocol,
     empty_figure,
     finite,
@@ -30,6 +32,7 @@ from dashboard.chart_style import (
     score_axis_title,
     severity_bands,
     style,
+    wrap,
 )
 from dashboard.charts_counts import OUTCOME_LABELS, funnel_chart, rates_chart
 from dashboard.charts_patients import jacobson_chart, patient_chart, waterfall_chart
@@ -90,7 +93,7 @@ def trajectory_chart(
         people = individual.copy()
         people["_x"] = people["session"] if x == "session" else _bin_position(people["day"], bins)
         _individual_lines(fig, people)
-    counts = []
+    counts, means = [], []
     for name, rows, colour in by_protocol(data):
         shown = plot_text(name)
         rows = rows.sort_values("_x")
@@ -113,7 +116,7 @@ def trajectory_chart(
             )
         )
         where = rows["bin"].astype(str) if x == "day" else rows["session"].map("{:g}".format)
-        fig.add_trace(
+        means.append(
             go.Scatter(
                 x=xs,
                 y=rows["mean"].to_numpy(dtype=float),
@@ -132,12 +135,10 @@ def trajectory_chart(
             )
         )
         counts.append((name, colour, xs, rows["n"].to_numpy()))
+    fig.add_traces(means)  # every mean line above every CI band, so no band hides a line
     style(fig, title, x_title, y_title, height=520)
-    n_table(fig, counts)
-    if x == "session":
-        fig.update_xaxes(dtick=1)
-    else:
-        fig.update_xaxes(tickvals=list(range(len(bins))), ticktext=list(bins["bin"].astype(str)))
+    names = None if bins is None else dict(enumerate(bins["bin"].astype(str)))
+    n_table(fig, counts, tick_text=names)
     return fig
 
 
@@ -206,14 +207,16 @@ def km_chart(
         )
     fig = go.Figure()
     ticks = _nice_ticks(float(curves["time"].max()))
+    # n at risk at every whole time unit: the axis labels the ones that fit its width
+    whole = np.arange(0, int(np.ceil(ticks[-1])) + 1, dtype=float)
     at_risk = []
     for name, rows, colour in by_protocol(curves, "group"):
         shown = plot_text(name)
         rows = rows.sort_values("time", kind="stable")
         t = rows["time"].to_numpy(dtype=float)
-        at = np.searchsorted(t, ticks, side="left")
+        at = np.searchsorted(t, whole, side="left")
         n_risk = np.append(rows["n_risk"].to_numpy(), 0)[at]
-        at_risk.append((name, colour, ticks, n_risk))
+        at_risk.append((name, colour, whole, n_risk))
         for role, col, fill in (("ci_hi", "ci_hi", "none"), ("ci_lo", "ci_lo", "tonexty")):
             fig.add_trace(
                 go.Scatter(
@@ -268,9 +271,10 @@ def km_chart(
     n_table(fig, at_risk, label="at risk")
     fig.add_hline(y=50, line={"color": REFERENCE, "dash": "dot", "width": 1})
     fig.update_yaxes(range=[0, 102])
-    fig.update_xaxes(tickvals=ticks, range=[-0.02 * ticks[-1], ticks[-1] * 1.02])
+    fig.update_xaxes(range=[-0.02 * ticks[-1], ticks[-1] * 1.02])
     if note:
-        fig.update_layout(title={"text": f"{title}<br><sup>{note}</sup>"})
+        lines = wrap(note, NOTE_CHARS).replace("<br>", "</sup><br><sup>")
+        fig.update_layout(title={"text": f"{wrap(title, TITLE_CHARS)}<br><sup>{lines}</sup>"})
     return fig
 
 

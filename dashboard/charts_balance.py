@@ -99,8 +99,8 @@ def love_plot(
             yref="y",
             yshift=14,
             showarrow=False,
-            font={"size": 12, "color": "#333333"},
-            bgcolor="rgba(255, 255, 255, 0.85)",  # readable where the dashed line crosses
+            font={"size": 12},  # the theme's text colour, light or dark
+            bgcolor="rgba(128, 128, 128, 0.12)",  # readable where the dashed line crosses
         )
         for label in labels
     ]

@@ -130,7 +130,7 @@ def rates_chart(
         row=1,
         col=1,
     )
-    fig.update_layout(margin={"t": 110}, legend={"y": 1.12})
+    fig.update_layout(margin={"t": 110})
     fig.update_annotations(font={"size": 13})
     return fig
 

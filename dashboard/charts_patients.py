@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 
 from dashboard.chart_style import (
     FLAG,
+    INK,
     OKABE_ITO,
     REFERENCE,
     by_protocol,
@@ -25,10 +26,13 @@ from dashboard.chart_style import (
     score_axis_title,
     severity_bands,
     style,
+    wrap,
 )
 from dashboard.safe_text import plot_text, plot_texts
 from data.instruments import Instrument
 
+#: Characters per line of a long legend entry (it stays within a phone's width).
+LEGEND_CHARS = 40
 #: Above this many points, scatter plots switch to WebGL so the browser stays responsive.
 WEBGL_FROM = 2000
 #: The expected-recovery band and the "not on track" marks (analysis.expected_recovery).
@@ -78,7 +82,7 @@ def jacobson_chart(
                 y=np.r_[edges + one, edges[::-1] - one],
                 mode="lines",
                 fill="toself",
-                fillcolor="rgba(0, 0, 0, 0.08)",
+                fillcolor="rgba(128, 128, 128, 0.16)",  # grey on a light or dark theme
                 line={"width": 0, "color": REFERENCE},
                 hoverinfo="skip",
                 name=f"within ± {one:g} points: no reliable change",
@@ -158,12 +162,9 @@ def jacobson_chart(
         yanchor="bottom",
         text=f"{better} the diagonal = improved",
         showarrow=False,
-        font={"size": 11, "color": "#555555"},
+        font={"size": 11},  # the theme's text colour
     )
-    fig.update_layout(
-        legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1.0, "yanchor": "top"},
-        margin={"r": 20},
-    )
+    fig.update_layout(margin={"r": 20})  # the legend runs below the plot (chart_style.style)
     pad = (hi - lo) * 0.02
     fig.update_xaxes(range=[lo - pad, hi + pad], constrain="domain")
     fig.update_yaxes(range=[lo - pad, hi + pad], scaleanchor="x", scaleratio=1)
@@ -269,7 +270,7 @@ def _expected_traces(fig: go.Figure, expected: pd.DataFrame, xcol: str, name: st
                 "expected %{customdata[1]:.1f}<br>band %{customdata[0]:.1f} to %{y:.1f}"
                 "<extra></extra>"
             ),
-            name=name,
+            name=wrap(name, LEGEND_CHARS),  # a long entry keeps to a phone's width
             meta={"role": "expected_band"},
         )
     )
@@ -372,8 +373,8 @@ def patient_chart(
             x=xs,
             y=data["score"],
             mode="lines+markers+text",
-            line={"color": REFERENCE, "width": 2},
-            marker={"color": REFERENCE, "size": 9, "symbol": phases.tolist()},
+            line={"color": INK, "width": 2},
+            marker={"color": INK, "size": 9, "symbol": phases.tolist()},
             text=labels,
             textposition="top center",
             customdata=np.c_[labels, data["phase"].astype(str), band, data["day"]],
@@ -400,7 +401,9 @@ def patient_chart(
                         "line": {"width": 3},
                     },
                     hoverinfo="skip",
-                    name="item 9 (thoughts of death or self-harm) answered 1 or more",
+                    name=wrap(
+                        "item 9 (thoughts of death or self-harm) answered 1 or more", LEGEND_CHARS
+                    ),
                     meta={"role": "flag"},
                 )
             )

@@ -8,7 +8,7 @@ lines from its ``details`` (both denominators, g_av, medians, the log-rank test 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 import pandas as pd
 
@@ -212,6 +212,16 @@ def scorecard_markdown(results: Sequence[ClaimResult], instruments: Sequence[str
             f"| **{name}** | " + " | ".join(cells.get((claim, c), "·") for c in cols) + " |"
         )
     return "\n".join([header, rule, *rows])
+
+
+def for_instruments(
+    results: Iterable[ClaimResult], instruments: Collection[str]
+) -> list[ClaimResult]:
+    """The results on the chosen ``instruments`` (the sidebar's instrument filter), and those
+    tested on no single instrument; all of them when none is chosen. Under a GAD-7 filter the
+    scorecard then has a GAD-7 column only, not an empty PHQ-9 one beside it."""
+    chosen = set(instruments)
+    return [r for r in results if not chosen or not r.instrument or r.instrument in chosen]
 
 
 def untestable_reasons(results: Iterable[ClaimResult]) -> list[str]:

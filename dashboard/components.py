@@ -156,18 +156,34 @@ def instrument_picker(labels, registry, *, key: str, container=st) -> str:
     return chosen or default
 
 
-def how_computed(text: str, title: str = "How this is computed") -> None:
-    """A collapsed expander explaining a figure in plain words."""
+def how_computed(
+    text: str, title: str = "How this is computed", help_anchor: str | None = None
+) -> None:
+    """A collapsed expander explaining a figure in plain words; with ``help_anchor`` (an anchor
+    of ``dashboard.glossary``), a link to that entry of the Help page, which shows it first."""
     with st.expander(title):
         st.markdown(text)
+        if help_anchor:
+            from dashboard import glossary
+
+            entry = glossary.entry(help_anchor)  # KeyError for an anchor the Help page lacks
+            st.page_link(
+                "app_pages/help.py",
+                label=f"More in Help: {entry.title}",
+                icon=":material/help:",
+                query_params={"topic": help_anchor},
+            )
 
 
 def chart(fig: go.Figure, key: str | None = None) -> None:
-    """Draw a figure with its own styling (not Streamlit's theme), full width."""
+    """Draw a figure full width in the viewer's light or dark theme: Streamlit's theme sets
+    the background, text and grid colours (and redraws when the viewer switches theme); the
+    figure's own layout (``chart_style.style``: titles, legend, margins) and its Okabe–Ito
+    colours, chosen to read on both backgrounds, stay as they are."""
     config = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
     if is_empty_figure(fig):
         config["staticPlot"] = True
-    st.plotly_chart(fig, width="stretch", theme=None, config=config, key=key)
+    st.plotly_chart(fig, width="stretch", theme="streamlit", config=config, key=key)
 
 
 def filters_caption(description: str, n_patients: int | None = None) -> None:

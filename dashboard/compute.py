@@ -28,6 +28,7 @@ from analysis.result_tables import outcome_rates_table
 from analysis.tables import ResearchTable
 from dashboard.chart_style import protocol_order
 from data.instruments import Registry
+from data.periods import MONTH_COLUMN, UNITS, describe_period, in_period, period_options
 
 #: Sidebar filters and the patient attribute each one reads.
 FILTER_COLUMNS = {"protocols": "protocol", "sites": "site", "routes": "route"}
@@ -49,6 +50,10 @@ class Filters:
     sites: tuple[str, ...] = ()
     routes: tuple[str, ...] = ()
     treatment_resistant: str = "all"
+    #: Baseline period (from, to) as period labels, ``2025-Q1`` or ``2025-03`` (data/periods.py);
+    #: empty: every patient, known period or not. Set: only patients whose baseline month is in
+    #: the range (both ends included); patients with no known baseline month are left out.
+    baseline_period: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -69,6 +74,8 @@ class Filters:
         ]
         if self.treatment_resistant != "all":
             parts.append(TR_CHOICES[self.treatment_resistant].lower())
+        if self.baseline_period:
+            parts.append(f"baseline period: {describe_period(self.baseline_period)}")
         return "; ".join(parts) if parts else "all patients"
 
 
@@ -94,7 +101,29 @@ def filter_options(tidy: pd.DataFrame, attributes: pd.DataFrame) -> dict[str, li
         out[name] = protocol_order(values) if col == "protocol" else sorted(values)
     has_tr = "treatment_resistant" in attributes and attributes["treatment_resistant"].notna().any()
     out["treatment_resistant"] = list(TR_CHOICES) if has_tr else []
+    months = attributes[MONTH_COLUMN] if MONTH_COLUMN in attributes else pd.array([], "Int64")
+    for unit in UNITS:  # "period_month", "period_quarter": every period from first to last
+        out[f"period_{unit}"] = period_options(months, unit)
     return out
+
+
+def with_baseline_months(attributes: pd.DataFrame, months: pd.Series | None) -> pd.DataFrame:
+    """``attributes`` with each patient's baseline month code (``baseline_month_day``, Int64;
+    ``<NA>`` when unknown) from ``months`` (index patient_id), for the period filter."""
+    codes = pd.array([pd.NA] * len(attributes), dtype="Int64")
+    if months is not None and len(months):
+        where = pd.Index(months.index.astype(str)).get_indexer(attributes["patient_id"].astype(str))
+        found = where >= 0
+        taken = pd.array(months.to_numpy(), dtype="Int64")[where[found]]
+        codes[found] = taken
+    return attributes.assign(**{MONTH_COLUMN: codes})
+
+
+def period_unknown(attributes: pd.DataFrame) -> int:
+    """How many patients have no known baseline month (left out when a period is chosen)."""
+    if MONTH_COLUMN not in attributes:
+        return len(attributes)
+    return int(attributes[MONTH_COLUMN].isna().sum())
 
 
 def _keep(frame: pd.DataFrame, filters: Filters) -> np.ndarray:
@@ -110,6 +139,8 @@ def _keep(frame: pd.DataFrame, filters: Filters) -> np.ndarray:
         keep &= (flag == want).fillna(False).to_numpy(dtype=bool)
     if filters.instruments and "instrument" in frame:
         keep &= frame["instrument"].astype("string").isin(filters.instruments).to_numpy(dtype=bool)
+    if filters.baseline_period and MONTH_COLUMN in frame:
+        keep &= in_period(frame[MONTH_COLUMN], filters.baseline_period)
     return keep
 
 
@@ -139,9 +170,23 @@ def filter_tidy(
     return tidy.loc[rows]
 
 
-def filter_outcomes(outcomes: pd.DataFrame, filters: Filters) -> pd.DataFrame:
-    """Rows of ``analysis.outcomes.patient_outcomes`` that pass the filters."""
-    return outcomes if not filters.active else outcomes.loc[_keep(outcomes, filters)]
+def filter_outcomes(
+    outcomes: pd.DataFrame, filters: Filters, attributes: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Rows of ``analysis.outcomes.patient_outcomes`` that pass the filters. A baseline period
+    reads each patient's month from ``attributes`` (``with_baseline_months``); without them no
+    patient has a known month, so a chosen period keeps no one."""
+    if not filters.active:
+        return outcomes
+    keep = _keep(outcomes, filters)
+    if filters.baseline_period and MONTH_COLUMN not in outcomes:
+        months = pd.array([pd.NA] * len(outcomes), dtype="Int64")
+        if attributes is not None and MONTH_COLUMN in attributes:
+            where = pd.Index(attributes["patient_id"]).get_indexer(outcomes["patient_id"])
+            found = where >= 0
+            months[found] = attributes[MONTH_COLUMN].array[where[found]]
+        keep &= in_period(months, filters.baseline_period)
+    return outcomes.loc[keep]
 
 
 def outcomes_depend_on_group(registry: Registry) -> bool:

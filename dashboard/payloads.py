@@ -22,9 +22,23 @@ def rejects_csv(validated) -> bytes:
     return safe_csv_bytes(validated.rejects)
 
 
+def findings_csv(findings: pd.DataFrame) -> bytes:
+    """Every finding of the Upload page's validation report (``data.report_groups``), one line
+    per flagged row and rule: row, column, severity, problem, fix."""
+    from data.report_groups import download_table
+
+    return safe_csv_bytes(download_table(findings))
+
+
 def set_aside_csv(result) -> bytes:
     """The rows the store set aside at commit (``CommitResult.set_aside``)."""
     return safe_csv_bytes(result.set_aside)
+
+
+def rows_csv(rows: pd.DataFrame) -> bytes:
+    """Some of the rows a commit or its preview lists (``CommitPreview.set_aside``, a part of
+    ``CommitResult.set_aside``): conflicts with the stored and the new score, rows set aside."""
+    return safe_csv_bytes(rows)
 
 
 def audit_log_csv(store) -> bytes:

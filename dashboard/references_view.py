@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.chart_style import OKABE_ITO, empty_figure, finite, style
+from dashboard.chart_style import INK, OKABE_ITO, empty_figure, finite, style, wrap
 from dashboard.claims_view import SHORT_NAMES, finite_or_none
 from dashboard.safe_text import md_escape, plot_text, plot_texts
 
@@ -35,7 +35,9 @@ GROUP_COLOURS = {
     "ketamine trial": OKABE_ITO["sky blue"],
     "KAP practice": OKABE_ITO["orange"],
 }
-PRACTICE_COLOUR = OKABE_ITO["black"]
+PRACTICE_COLOUR = INK  # Okabe–Ito blue: reads on a light and a dark theme, unlike black
+#: Characters per line of a row label (wrapped, so the rows keep their words on a phone).
+ROW_CHARS = 24
 MEASURE_LABELS = {
     "response share": "Response (score fell 50% or more)",
     "reliable improvement share": "Reliable improvement",
@@ -176,7 +178,7 @@ def references_chart(
         )  # fmt: skip
     style(fig, title, what, "", height=max(280, 120 + 70 * len(labels)))
     fig.update_yaxes(
-        tickvals=list(pos.values()), ticktext=[plot_text(x) for x in pos],
+        tickvals=list(pos.values()), ticktext=[wrap(plot_text(x), ROW_CHARS) for x in pos],
         range=[-0.6, len(labels) - 0.3], automargin=True, title_text="",
     )  # fmt: skip
     if unit == "%":

@@ -9,6 +9,7 @@ Methods rows. Nothing is fetched from the internet.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from collections.abc import Sequence
 
@@ -39,7 +40,71 @@ th { background: #f3f3f3; }
 .gray { background: #777; } .blue { background: #1f5fa8; }
 ul.caveats { margin: 0; padding-left: 1.1em; }
 .figure { margin: 1em 0 2em 0; }
+.print-only { display: none; }
+dl.record { display: grid; grid-template-columns: 42% 58%; break-inside: avoid; margin: 0 0 0.6em;
+            border: 1px solid #ccc; padding: 0.3em 0.5em; font-size: 7.5pt; }
+dl.record dt { font-weight: 600; color: #444; } dl.record dd { margin: 0; overflow-wrap: anywhere; }
+.records { columns: 2; column-gap: 1em; }
+@page { margin: 16mm 12mm; }
+@media print {
+  body { max-width: none; margin: 0; padding: 0; font-size: 9.5pt; line-height: 1.35; }
+  h1 { font-size: 18pt; } h2 { font-size: 14pt; break-before: page; margin-top: 0; }
+  h2:first-of-type { break-before: auto; margin-top: 1.2em; }
+  h2, h3 { break-after: avoid; } h3 { font-size: 11pt; margin-top: 1em; }
+  .print-only { display: block; } .screen-only { display: none; }
+  table.claims th:nth-child(5), table.claims td:nth-child(5) { display: none; }
+  table.claims th:nth-child(1) { width: 22%; } table.claims th:nth-child(2) { width: 14%; }
+  table.claims th:nth-child(3) { width: 16%; }
+  .figure { break-inside: avoid; margin: 0.4em 0 1em 0; zoom: 0.72; }
+  .figure .plotly-graph-div { width: 100% !important; }
+  .modebar-container { display: none !important; }
+  table { width: 100%; font-size: 7.5pt; }
+  th, td { overflow-wrap: anywhere; padding: 0.15em 0.3em; }
+  thead { display: table-header-group; } tr { break-inside: avoid; }
+  details > summary { font-weight: 600; list-style: none; }
+  .verdict { white-space: normal; }
+  .synthetic, .stamp, .note { break-inside: avoid; }
+}
 """
+
+#: Tables with more columns than this are printed as one box per row (they cannot fit a page).
+WIDE_COLUMNS = 12
+
+#: The report's title when no filter narrows the data.
+TITLE = f"{SOFTWARE} outcomes report"
+
+
+def report_title(filters: str | None = None) -> str:
+    """The report's title: ``TITLE``, followed by the filters in words (``Filters.describe()``,
+    which names the period when one is chosen) unless they are "all patients"."""
+    if not filters or filters == "all patients":
+        return TITLE
+    return f"{TITLE}: {filters}"
+
+
+def filter_words(filters: object) -> list[str]:
+    """Each filter that narrows the data, in words, read generically from a ``Filters``
+    dataclass: every field that differs from its default is described on its own (a
+    ``Filters`` holding only that field, ``describe()``d), so filters added later are listed
+    without a change here."""
+    out = []
+    for field in dataclasses.fields(filters):  # type: ignore[arg-type]
+        value = getattr(filters, field.name)
+        if value == field.default:
+            continue
+        alone = dataclasses.replace(type(filters)(), **{field.name: value})  # type: ignore[misc]
+        out.append(alone.describe())
+    return out
+
+
+def chart_count(figures: Sequence[tuple[str, go.Figure]]) -> int:
+    """How many charts the report draws (the PDF waits for each)."""
+    return len(figures)
+
+
+#: The researcher tables a practice's summary report keeps (by ``ResearchTable.name``): who was
+#: treated, the outcome rates, the effect sizes and the comparison of protocols.
+SUMMARY_TABLES = ("table1_baseline", "outcomes", "effect_sizes", "protocol_comparisons")
 
 
 def _e(text: object) -> str:
@@ -126,11 +191,21 @@ def _claims_html(claims: Sequence[ClaimResult]) -> str:
         f"<li><b>{_e(SHORT_NAMES.get(c, c))}</b>: “{_e(CLAIM_TEXT.get(c, c))}”</li>"
         for c in dict.fromkeys(r.id for r in claims)
     )
+    printed = "".join(
+        f"<h4>{_e(SHORT_NAMES.get(r.id, r.id))} · {_e(r.instrument or '')}"
+        f"{'' if r.group == 'all patients' else ' · ' + _e(r.group)}</h4><p>{_e(r.test)}</p>"
+        "<ul class='caveats'>"
+        + "".join(f"<li>{_e(c)}</li>" for c in r.caveats if c not in shared)
+        + "</ul>"
+        for r in claims
+    )
     return (
         f"<ul>{claims_text}</ul>"
         f"<p class='note'>Every verdict also carries these caveats: {_e(NO_CONTROL)} "
         f"{_e(REGRESSION)}</p>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<table class='claims'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
+        "</table>"
+        f"<div class='print-only'><h3>How each claim is tested, and its caveats</h3>{printed}</div>"
     )
 
 
@@ -138,7 +213,25 @@ def _table_html(table: ResearchTable, min_n: int) -> str:
     t = prepare_for_export(table, min_n)
     view = wide_for_display(t).astype(object).fillna("")
     notes = "".join(f"<p class='note'>{_e(n)}</p>" for n in t.notes)
-    return f"<h3>{_e(t.title)}</h3>{view.to_html(index=False, escape=True, border=0)}{notes}"
+    table_html = view.to_html(index=False, escape=True, border=0)
+    if view.shape[1] > WIDE_COLUMNS:  # on paper: a box per row, the column names beside values
+        table_html = (
+            f"<div class='screen-only'>{table_html}</div>"
+            f"<div class='print-only records'>{_records_html(view)}</div>"
+        )
+    return f"<h3>{_e(t.title)}</h3>{table_html}{notes}"
+
+
+def _records_html(view: pd.DataFrame) -> str:
+    """Each row of a wide table as a box of "column: value" lines (empty values left out)."""
+    names = [_e(c) for c in view.columns]
+    boxes = []
+    for values in view.itertuples(index=False):  # a report's tens of rows, not a hot path
+        cells = "".join(
+            f"<dt>{n}</dt><dd>{_e(v)}</dd>" for n, v in zip(names, values, strict=True) if v != ""
+        )
+        boxes.append(f"<dl class='record'>{cells}</dl>")
+    return "".join(boxes)
 
 
 def _methods_html(methods: MethodsInfo) -> str:
@@ -163,17 +256,19 @@ def html_report(
     synthetic_note: str | None = None,
     min_n: int = DEFAULT_MIN_N,
     settings_stamp: str | None = None,
+    title: str = TITLE,
 ) -> str:
     """The whole report as one HTML document (text). ``dataset`` and ``filters`` describe what
     the figures are of; ``synthetic_note``, when given, is shown first in a box that cannot be
-    missed; ``settings_stamp`` (``SettingsStamp.text()``) is shown above the claims."""
+    missed; ``settings_stamp`` (``SettingsStamp.text()``) is shown above the claims; ``title``
+    (``report_title``) heads it. Print styles break pages before each section."""
     when = methods.generated_on.isoformat()
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{SOFTWARE} report {when}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{SOFTWARE} outcomes report</h1>",
+        f"<title>{_e(title)} {when}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(title)}</h1>",
         f"<p class='meta'>{_e(SOFTWARE)} {_e(methods.software_version)} · generated {when} · "
         f"{_e(dataset)} · filters: {_e(filters)}</p>",
     ]

@@ -10,6 +10,7 @@ their own cached calls, which pages run behind a spinner and only on request for
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -23,9 +24,18 @@ from analysis.claims import ClaimResult, evaluate_claims
 from analysis.claims_config import ClaimsConfig
 from analysis.confirmed import confirmed_times, in_common_window
 from analysis.expected_recovery import ExpectedModel, expected_bands, flag_hit_rate
-from analysis.figures import MATCHED_DAYS, MATCHED_TOL, Figures, assemble_figures, within_effects
+from analysis.figures import (
+    MATCHED_DAYS,
+    MATCHED_TOL,
+    Figures,
+    assemble_figures,
+    with_slow_figures,
+    within_effects,
+)
 from analysis.funnel import inclusion_funnel
+from analysis.methods import DataSource
 from analysis.outcomes import patient_outcomes, planned_last_sessions
+from analysis.provider_compare import UnitComparison, compare_units, patient_units
 from analysis.reference_outputs import claim_effects
 from analysis.references import practice_references
 from analysis.research import research_tables
@@ -36,6 +46,7 @@ from analysis.trajectories import by_day, by_session, matched_days
 from dashboard import compute
 from dashboard.compute import Filters
 from dashboard.state import DataRef, attributes, full_tidy, positions, registry_from_text
+from dashboard.state import store as open_dashboard_store
 from data.benchmarks import default_benchmarks
 from data.errors import AnalysisError, ReliefCheckError
 
@@ -62,7 +73,7 @@ def outcomes(ref: DataRef, reg_text: str | None, filters: Filters) -> pd.DataFra
         # completers are judged against the whole practice's schedule, not the filtered part's
         whole = planned_last_sessions(_outcomes_all(ref, reg_text))
         return patient_outcomes(tidy(ref, filters), registry, planned_sessions=whole)
-    return compute.filter_outcomes(_outcomes_all(ref, reg_text), filters)
+    return compute.filter_outcomes(_outcomes_all(ref, reg_text), filters, attributes(ref))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -303,6 +314,64 @@ def research(
     return research_tables(tidy(ref, filters), _fig, registry_from_text(reg_text))
 
 
+#: How many sets of slow figures ``slow_figures`` keeps (the oldest is dropped first).
+SLOW_FIGURES_KEPT = 4
+
+
+@st.cache_resource(show_spinner=False)
+def _slow_kept() -> dict[tuple, Figures]:
+    """The process's slow figures by (data, registry, filters, settings): a plain dict, since
+    a progress bar drawn inside an ``st.cache_*`` function cannot be replayed from the cache."""
+    return {}
+
+
+def slow_figures(
+    ref: DataRef,
+    reg_text: str | None,
+    filters: Filters,
+    config: ClaimsConfig,
+    progress: Callable[[float, str], None] | None = None,
+) -> Figures:
+    """``figures`` with the BCa bootstrap CIs of g_av and the growth models
+    (``analysis.figures.with_slow_figures``), computed once per data version, registry, filters
+    and settings (read-only); ``progress(fraction, words)`` hears how far a computation is."""
+    kept = _slow_kept()
+    key = (ref, reg_text, filters, repr(config))
+    found = kept.get(key)
+    if found is None:
+        found = with_slow_figures(
+            figures(ref, reg_text, filters, config),
+            tidy(ref, filters),
+            registry_from_text(reg_text),
+            progress=progress,
+        )
+        while len(kept) >= SLOW_FIGURES_KEPT:
+            kept.pop(next(iter(kept)), None)
+        kept[key] = found
+    return found
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def data_source(ref: DataRef) -> DataSource:
+    """What the Methods sheet says of the data: the demo cohort, or the store's database kind,
+    schema version, data version and counts of uploads and assessments (never its address)."""
+    whole = full_tidy(ref)
+    counts = {"n_assessments": len(whole), "n_patients": int(whole["patient_id"].nunique())}
+    if ref.is_demo:
+        return DataSource("demo", data_version=ref.version, **counts)
+    store = open_dashboard_store()
+    up = store.uploads()
+    return DataSource(
+        "store",
+        data_version=str(ref.version),
+        backend=store.backend,
+        schema_version=store.schema_version(),
+        n_uploads=len(up),
+        n_undone=int((up["status"] == "undone").sum()),
+        **counts,
+    )
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
 def expected_model(ref: DataRef, reg_text: str | None) -> ExpectedModel | str:
     """The expected-recovery bands from the practice's whole history (``analysis.
@@ -323,6 +392,25 @@ def flag_hits(ref: DataRef, reg_text: str | None) -> pd.DataFrame | str:
         registry = registry_from_text(reg_text)
         o = outcomes(ref, reg_text, Filters())
         return flag_hit_rate(tidy(ref, Filters()), registry, outcomes=o)
+    except ReliefCheckError as err:
+        return str(err)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def unit_comparison(
+    ref: DataRef,
+    reg_text: str | None,
+    filters: Filters,
+    unit_column: str,
+    instrument: str,
+    outcome: str,
+) -> UnitComparison | str:
+    """Sites or clinicians compared on one instrument's case-mix-adjusted outcome
+    (``analysis.provider_compare``; units under 5 patients left out), or why not."""
+    try:
+        units = patient_units(tidy(ref, filters), unit_column)
+        o = outcomes(ref, reg_text, filters)
+        return compare_units(o, units, instrument, outcome=outcome, unit_column=unit_column)
     except ReliefCheckError as err:
         return str(err)
 

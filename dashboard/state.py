@@ -27,10 +27,13 @@ from dashboard.compute import (
     filter_options,
     patient_attributes,
     patient_positions,
+    period_unknown,
+    with_baseline_months,
 )
 from dashboard.safe_text import md_escape
 from data.errors import ReliefCheckError
 from data.instruments import Registry, load_registry
+from data.periods import UNITS
 from data.store import Store, default_db_url, open_store
 
 #: Number of demo patients (``RELIEFCHECK_DEMO_PATIENTS`` overrides it, e.g. for speed checks).
@@ -48,6 +51,10 @@ _FILTER_KEYS = {
     "sites": "filter_sites",
     "routes": "filter_routes",
 }
+#: The baseline-period filter's widgets: its granularity, then one range per granularity.
+PERIOD_UNIT_KEY = "filter_period_unit"
+_PERIOD_RANGE_KEYS = {unit: f"filter_period_{unit}" for unit in UNITS}
+_PERIOD_CHOICES = {"all": "All", "quarter": "Quarter", "month": "Month"}
 
 
 @dataclass(frozen=True)
@@ -155,10 +162,31 @@ def full_tidy(ref: DataRef) -> pd.DataFrame:
     return _store_tidy(ref.url, ref.version)
 
 
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _store_months(url: str, version: str) -> pd.Series | None:
+    """The store's baseline months at one content version (None: the anchor key is missing or
+    not this store's, so no period is known)."""
+    try:
+        return _open_store(url).read_baseline_months()
+    except ReliefCheckError:
+        return None
+
+
+def baseline_months(ref: DataRef) -> pd.Series | None:
+    """Each patient's baseline month code (data/periods.py; index patient_id), for the period
+    filter: the store's (kept masked, read with the anchor key), or the demo cohort's."""
+    if ref.is_demo:
+        from data.demo import demo_baseline_months
+
+        return demo_baseline_months(full_tidy(ref), ref.seed)
+    return _store_months(ref.url, ref.version)
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def attributes(ref: DataRef) -> pd.DataFrame:
-    """One row per patient: protocol, site, route, treatment_resistant … (read-only)."""
-    return patient_attributes(full_tidy(ref))
+    """One row per patient: protocol, site, route, treatment_resistant …, and
+    ``baseline_month_day`` (the baseline month's code, <NA> when unknown) (read-only)."""
+    return with_baseline_months(patient_attributes(full_tidy(ref)), baseline_months(ref))
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -285,18 +313,57 @@ def sidebar_filters(ref: DataRef) -> Filters:
                 key="filter_tr",
                 help="Prior failure of at least two adequate treatments, as the practice records it.",
             )
+        period = _period_filter(ref, opts)
     return Filters(
         instruments=chosen["instruments"],
         protocols=chosen["protocols"],
         sites=chosen["sites"],
         routes=chosen["routes"],
         treatment_resistant=tr,
+        baseline_period=period,
     )
+
+
+def _period_filter(ref: DataRef, opts: dict[str, list[str]]) -> tuple[str, ...]:
+    """The baseline-period filter (inside the sidebar): all, or a range of quarters or months.
+    Returns (from, to) period labels, or () for all patients."""
+    if not opts["period_month"]:
+        st.caption("Baseline period: no baseline dates in this data (uploads with dates give one).")
+        return ()
+    unit = st.radio(
+        "Baseline period",
+        list(_PERIOD_CHOICES),
+        format_func=_PERIOD_CHOICES.get,
+        key=PERIOD_UNIT_KEY,
+        horizontal=True,
+        help="Patients whose baseline assessment falls in the chosen months or quarters. Only "
+        "the baseline's month is kept, never its day.",
+    )
+    if unit == "all":
+        return ()
+    choices = opts[f"period_{unit}"]
+    key = _PERIOD_RANGE_KEYS[unit]
+    chosen = st.session_state.get(key)
+    if chosen is not None and not set(chosen) <= set(choices):
+        st.session_state.pop(key)  # the data changed and no longer spans that range
+    lo, hi = st.select_slider(
+        f"From – to ({unit}s)",
+        options=choices,
+        value=(choices[0], choices[-1]),
+        key=key,
+    )
+    unknown = period_unknown(attributes(ref))
+    if unknown:
+        st.caption(
+            f"{unknown:,} patient{'s' if unknown != 1 else ''} with no known baseline month "
+            f"{'are' if unknown != 1 else 'is'} left out."
+        )
+    return (lo, hi)
 
 
 def reset_filters() -> None:
     """Clear every filter (e.g. after switching datasets)."""
-    for key in [*_FILTER_KEYS.values(), "filter_tr"]:
+    for key in [*_FILTER_KEYS.values(), "filter_tr", PERIOD_UNIT_KEY, *_PERIOD_RANGE_KEYS.values()]:
         st.session_state.pop(key, None)
 
 

@@ -39,11 +39,13 @@ PAGES: dict[str, frozenset[str]] = {
     "trajectories": _EVERYONE,
     "outcomes": _EVERYONE,
     "safety": _EVERYONE,
+    "compare": _EVERYONE,  # aggregates only; researchers get the same table in the downloads
     "patient": _STAFF,
     "upload": _STAFF,
     "uploads": _STAFF,
     "downloads": _EVERYONE,
     "settings": frozenset({OWNER}),
+    "help": _EVERYONE,  # the glossary: definitions and references, no data
 }
 #: Details inside pages -> the roles that get them.
 FEATURES: dict[str, frozenset[str]] = {

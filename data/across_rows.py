@@ -47,10 +47,11 @@ def dates_to_days(
     """Rows without a day get days since their patient's anchor date (SPEC section 2).
 
     The anchor is the patient's session-0 assessment (the earliest if several, of any
-    instrument); a patient with dates but no session-0 date is anchored at their first date,
-    with a warning. A day given in the file wins over its date. Returns the days, the
-    anchors (patient_id → date), the only place a date survives, and, per patient_id, whether
-    the anchor is a session-0 assessment (False: the patient's first dated assessment).
+    instrument); a patient with dates but no session-0 date is anchored at their first date
+    (``no_baseline_notes`` warns, once the accepted rows are known). A day given in the file
+    wins over its date. Returns the days, the anchors (patient_id → date), the only place a
+    date survives, per patient_id whether the anchor is a session-0 assessment (False: the
+    patient's first dated assessment), and the positions of those first-date anchor rows.
     """
 
     def quoted(p: np.ndarray) -> pd.Series:
@@ -91,21 +92,6 @@ def dates_to_days(
         FIX_BEFORE,
     )
     first = anchors.position[~anchors.from_baseline].to_numpy()
-    flag = np.zeros(len(day), dtype=bool)
-    flag[first] = True
-    notes.add(
-        flag,
-        "patient_id",
-        lambda p: (
-            "Patient "
-            + "'"
-            + shorten(pid.text(p))
-            + "'"
-            + " has no baseline (session 0) assessment with a date, so their days count from "
-            "this row, their first dated assessment, and they are left out of paired figures."
-        ),
-        FIX_NO_BASELINE,
-    )
     patients = pid.values.iloc[anchors.anchor.index.to_numpy()]
     index = pd.Index(patients.to_numpy(), name="patient_id", dtype=patients.dtype)
     out = pd.Series(
@@ -114,7 +100,48 @@ def dates_to_days(
     from_baseline = pd.Series(
         anchors.from_baseline.to_numpy(dtype=bool), index=index, name="anchor_from_baseline"
     )
-    return np.where(use & (offset >= 0), offset, day), out, from_baseline
+    return np.where(use & (offset >= 0), offset, day), out, from_baseline, first
+
+
+def no_baseline_notes(first: np.ndarray, pid: Coded, ok: np.ndarray, notes: Findings) -> None:
+    """A note per patient anchored at their first dated assessment (``first``: those anchor
+    rows' positions, from ``dates_to_days``) who has at least one accepted row (``ok``): a
+    patient whose rows were all set aside gets no note about their days. The note sits on the
+    anchor row; when that row was itself set aside, on the patient's first accepted row,
+    naming the anchor row."""
+    if not len(first):
+        return
+    src = notes.source_row
+    ok_pos = np.flatnonzero(ok)
+    first_ok = pd.Series(ok_pos).groupby(pid.codes[ok_pos]).first()
+    first = np.asarray(first, dtype=np.int64)
+    anchor_ok = ok[first]
+    elsewhere = first[~anchor_ok]
+    moved = first_ok.reindex(pid.codes[elsewhere]).to_numpy(dtype=float)
+    has_ok = np.isfinite(moved)
+    flag = np.zeros(len(ok), dtype=bool)
+    flag[first[anchor_ok]] = True
+    anchor_src = np.full(len(ok), -1, dtype=np.int64)  # -1: the note sits on the anchor row
+    at = moved[has_ok].astype(np.int64)
+    flag[at] = True
+    anchor_src[at] = src[elsewhere[has_ok]]
+
+    def message(p: np.ndarray) -> pd.Series:
+        whose = "Patient '" + shorten(pid.text(p)) + "' has no baseline (session 0) assessment "
+        moved_text = (
+            "with a date, so their days count from their first dated assessment (row "
+            + as_text(anchor_src[p].astype(str))
+            + ", which was set aside), and they are left out of paired figures."
+        )
+        same = anchor_src[p] < 0
+        text = moved_text.where(
+            ~same,
+            "with a date, so their days count from this row, their first dated assessment, "
+            "and they are left out of paired figures.",
+        )
+        return whose + text
+
+    notes.add(flag, "patient_id", message, FIX_NO_BASELINE)
 
 
 def derive_phase(

@@ -18,6 +18,7 @@ from data.demo_model import DemoGrid, simulate, split_totals
 from data.demo_params import INSTRUMENT_KEYS, PROTOCOLS, RESPONDER_CLASSES, ROUTES, DemoParams
 from data.errors import ReliefCheckError
 from data.instruments import Registry, default_registry
+from data.periods import MONTH_COLUMN, from_month_index, month_index, period_bounds
 from data.schema import STRING, conform, item_column
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "DEFAULT_SEED",
     "GENERATOR_VERSION",
     "DemoParams",
+    "demo_baseline_months",
     "demo_patients",
     "generate_demo",
     "write_demo_csv",
@@ -38,6 +40,10 @@ DEFAULT_SEED = 20240917
 DEFAULT_N_PATIENTS = 300
 DEFAULT_PARAMS = DemoParams()
 PHASE_LABELS = ("baseline", "treatment", "follow-up")
+#: The demo's baseline months span these eight quarters (fixed, so the demo never changes with
+#: the calendar); see ``demo_baseline_months``.
+DEMO_PERIOD = ("2025-Q1", "2026-Q4")
+_PERIOD_STREAM = 12  # the random stream of the baseline months, apart from the cohort's
 
 
 def _registry() -> Registry:
@@ -182,6 +188,25 @@ def demo_patients(
             "route": _labels(grid.route, ROUTES),
         }
     )
+
+
+def demo_baseline_months(
+    tidy: pd.DataFrame, seed: int | np.random.SeedSequence = DEFAULT_SEED
+) -> pd.Series:
+    """Each demo patient's baseline month code (data/periods.py), drawn uniformly over
+    DEMO_PERIOD from its own random stream (so the cohort and its truth do not change); a
+    patient without a baseline assessment has none, as in a real upload. Index patient_id."""
+    lo, _ = period_bounds(DEMO_PERIOD[0])
+    _, hi = period_bounds(DEMO_PERIOD[1])
+    first, last = month_index([lo, hi])
+    entropy = seed.entropy if isinstance(seed, np.random.SeedSequence) else int(seed)
+    rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(_PERIOD_STREAM,)))
+    patients = pd.Index(pd.unique(tidy["patient_id"].astype(str)), name="patient_id")
+    months = rng.integers(first, last + 1, size=len(patients))
+    has_base = (tidy["session"] == 0).fillna(False).to_numpy(dtype=bool)
+    with_base = patients.isin(pd.unique(tidy["patient_id"].astype(str).to_numpy()[has_base]))
+    codes = from_month_index(np.where(with_base, months, -1))
+    return pd.Series(codes, index=patients, name=MONTH_COLUMN)
 
 
 def write_demo_csv(frame: pd.DataFrame, path: str | Path) -> Path:

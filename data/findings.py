@@ -20,6 +20,8 @@ from data.errors import Problem
 
 #: Problems listed one by one per rule; the remaining rows are summarised in one problem.
 PROBLEMS_PER_RULE = 100
+#: The columns of a findings table (``Findings.table``, ``data.report_groups``).
+FINDING_COLUMNS = ("rule", "row", "column", "severity", "problem", "fix")
 
 Message = str | Callable[[np.ndarray], pd.Series]
 
@@ -85,6 +87,32 @@ class Findings:
             reason.loc[f.positions] = joined.to_numpy()
         return reason
 
+    def table(self) -> pd.DataFrame:
+        """Every finding, one row per flagged row and rule, uncapped (``FINDING_COLUMNS``;
+        ``rule`` numbers this collector's rules in the order they were added)."""
+        parts = []
+        for i, f in enumerate(self.items):
+            column = (
+                pd.Series(pd.NA, index=range(len(f.positions)), dtype=TEXT)
+                if f.column is None
+                else pd.Series(self.header(f.column, f.positions), dtype=TEXT)
+            )
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "rule": np.full(len(f.positions), i, dtype=np.int64),
+                        "row": self.source_row[f.positions].astype(np.int64),
+                        "column": column,
+                        "severity": pd.Series(self.severity, index=column.index, dtype=TEXT),
+                        "problem": f.messages.reset_index(drop=True),
+                        "fix": pd.Series(f.fix, index=column.index, dtype=TEXT),
+                    }
+                )
+            )
+        if not parts:
+            return empty_findings()
+        return pd.concat(parts, ignore_index=True).astype({"row": "Int64"})
+
     def problems(self) -> list[Problem]:
         """One Problem per flagged row and rule (capped per rule, see the module docstring)."""
         out: list[Problem] = []
@@ -117,3 +145,14 @@ class Findings:
                     )
                 )
         return out
+
+
+def empty_findings() -> pd.DataFrame:
+    """A findings table without rows (``FINDING_COLUMNS``, their dtypes)."""
+    return pd.DataFrame(
+        {
+            "rule": pd.Series([], dtype=np.int64),
+            "row": pd.Series([], dtype="Int64"),
+            **{c: pd.Series([], dtype=TEXT) for c in ("column", "severity", "problem", "fix")},
+        }
+    )

@@ -30,17 +30,27 @@ import pyarrow.compute as pc
 
 from data.errors import Problem
 from data.privacy_headers import header_words, identifier_kind
-from data.privacy_values import DATED_TEXT, DATES, LONG_NUMBERS, PERSON, classify, rules_for
+from data.privacy_values import (
+    DATED_TEXT,
+    DATES,
+    LONG_NUMBERS,
+    PERSON,
+    classify,
+    identifying_texts,
+    rules_for,
+)
 from data.readers import RawTable
 from data.schema import item_columns
 
 __all__ = [
+    "example_is_safe",
     "find_identifiers",
     "header_words",
     "identifier_kind",
     "looks_identifying",
     "plain_number_suspects",
     "preamble_problems",
+    "refused_for_privacy",
 ]
 
 TEXT = pd.StringDtype("pyarrow")
@@ -51,22 +61,27 @@ TEXT = pd.StringDtype("pyarrow")
 _PLAIN_NUMBER_SUSPECT_LENGTH = 9
 
 _STORED = "ReliefCheck accepts anonymised data only, so nothing from this file was stored."
+_NOT_USED = (
+    " If ReliefCheck does not need this column, you can instead set it to (not used) in the "
+    "column mapping: it is then left out unread."
+)
 _FIX_COLUMN = (
     "Delete this column from the export (ReliefCheck needs only pseudonymous ids such as "
-    "P-0012), then upload the file again."
+    "P-0012), then upload the file again." + _NOT_USED
 )
 _FIX_VALUES = (
     "Delete this column, or replace these values with pseudonymous ids (such as P-0012), "
-    "then upload the file again."
+    "then upload the file again." + _NOT_USED
 )
 _FIX_BY_KIND = {
     DATES: (
         "Delete this column, or take the dates out of it (the assessment date belongs in the "
         "date column; a date of birth has no place in the export), then upload the file again."
+        + _NOT_USED
     ),
     LONG_NUMBERS: (
         "Delete this column, or replace these values with pseudonymous ids (such as P-0012, or "
-        "numbers of at most 8 digits), then upload the file again."
+        "numbers of at most 8 digits), then upload the file again." + _NOT_USED
     ),
 }
 _FIX_PREAMBLE = (
@@ -99,6 +114,20 @@ def looks_identifying(values: pd.Series) -> dict[str, np.ndarray]:
         kind: np.isin(found, np.flatnonzero(kinds == kind))
         for kind in dict.fromkeys(kinds[np.unique(found[found >= 0])])
     }
+
+
+def example_is_safe(header: str, values: Iterable[str], column: str | None = None) -> bool:
+    """True when a column's header and example values may be shown on screen (the column
+    mapping's "e.g."): the header names no identifier and holds none, and no value looks like
+    an identifier by the rules the gate uses for that column (``column``: its canonical name,
+    when mapped; an unmapped column gets the strictest rules, those for patient ids)."""
+    if identifier_kind(header) is not None or identifying_texts([header]).any():
+        return False
+    texts = [str(v).strip() for v in values if v is not None and str(v).strip()]
+    if not texts:
+        return True
+    rules = rules_for(column, header_words(header)) if column else PERSON
+    return not (classify(pa.array(texts, pa.string()), rules) >= 0).any()
 
 
 def _first_row(column: pd.Series, bad_values: pd.Series, source_row: pd.Series) -> int | None:
@@ -222,3 +251,9 @@ def find_identifiers(
             row = _first_row(frame[col], uniques[same], source_row)
             problems.append(_value_problem(header, kind, row))
     return problems
+
+
+def refused_for_privacy(problems: Iterable[Problem]) -> bool:
+    """True when any of a refused file's problems is the privacy gate's (the file holds, or its
+    headers announce, personal data): the page then shows its headers only, never a value."""
+    return any(_STORED in p.message for p in problems)

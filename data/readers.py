@@ -31,11 +31,17 @@ from data.headers import (
 )
 from data.instruments import Registry
 from data.limits import MAX_CELL_CHARS, MAX_FILE_BYTES
+from data.plurals import count_of
+from data.privacy_values import identifying_texts
 from data.read_csv import read_csv_grid
 from data.read_xlsx import read_xlsx_grid
 from data.schema import item_columns
 
-__all__ = ["MAX_FILE_BYTES", "RawTable", "detect_mapping", "read_export"]
+__all__ = ["MAX_FILE_BYTES", "NOT_USED", "RawTable", "detect_mapping", "read_export"]
+
+#: A column mapping value that leaves the column out: it is dropped as soon as the file is read,
+#: so no check looks at its values (the privacy gate included) and nothing shows or stores them.
+NOT_USED = "(not used)"
 
 STRING = pd.StringDtype("pyarrow")
 _ZIP = b"PK\x03\x04"
@@ -175,6 +181,43 @@ def _drop_blank_unnamed(grid: Grid) -> Grid:
     table = pa.table([t.column(i) for i in keep], names=[f"c{j}" for j in range(len(keep))])
     header = [grid.header[i] for i in keep]
     return Grid(**{**grid.__dict__, "table": table, "header": header})
+
+
+def _drop_not_used(
+    grid: Grid, mapping: Mapping[str, object] | None
+) -> tuple[Grid, Mapping[str, object] | None]:
+    """Leave out the columns the mapping marks ``NOT_USED``, with a note naming their headers
+    (a header that itself holds personal details is not repeated); the rest of the mapping."""
+    if not mapping or NOT_USED not in mapping.values():
+        return grid, mapping
+    names = display_headers(grid.header)
+    drop = [i for i, name in enumerate(names) if mapping.get(name) == NOT_USED]
+    rest = {h: t for h, t in mapping.items() if t != NOT_USED}
+    if not drop:
+        return grid, rest
+    keep = [i for i in range(len(names)) if i not in set(drop)]
+    t = grid.table
+    table = (
+        pa.table([t.column(i) for i in keep], names=[f"c{j}" for j in range(len(keep))])
+        if keep
+        else pa.table({})
+    )
+    shown = [names[i] for i in drop]
+    hidden = identifying_texts(shown)
+    listed = ", ".join(
+        "(a header holding personal details)" if h else f"'{n}'"
+        for n, h in zip(shown, hidden, strict=True)
+    )
+    note = Problem(
+        f"{count_of(len(drop), 'column was', 'columns were')} not read, as the column mapping "
+        f"marks {'it' if len(drop) == 1 else 'them'} {NOT_USED}: {listed}. Nothing from "
+        f"{'it' if len(drop) == 1 else 'them'} was checked, shown or stored.",
+        "Nothing to do if those columns are not needed; otherwise map them in the column mapping.",
+        severity="warning",
+    )
+    header = [grid.header[i] for i in keep]
+    notes = (*grid.notes, note)
+    return Grid(**{**grid.__dict__, "table": table, "header": header, "notes": notes}), rest
 
 
 def _check_cell_lengths(grid: Grid) -> None:
@@ -324,12 +367,14 @@ def read_export(
     ``source``: the file's bytes, or a path. ``filename`` (taken from the path when not given)
     only informs warnings. ``mapping``: {file header → target} overriding detection for the
     headers it names (targets as in ``data.headers.parse_target``; None keeps the column
-    unmapped). ``sheet``: an XLSX sheet by name or 0-based index; by default the first sheet
+    unmapped, under its own header; ``NOT_USED`` leaves it out unread). ``sheet``: an XLSX sheet by name or 0-based index; by default the first sheet
     with a patient id column, with a warning naming it when the workbook has several.
     """
     try:
         data, filename = _load(source, filename)
-        grid = _drop_blank_unnamed(_read_grid(data, filename, registry, mapping, sheet))
+        grid = _read_grid(data, filename, registry, mapping, sheet)
+        grid, mapping = _drop_not_used(grid, mapping)
+        grid = _drop_blank_unnamed(grid)
         _check_cell_lengths(grid)
         plan = plan_columns(grid.header, registry, mapping)
         problems = list(plan.problems)

@@ -49,8 +49,25 @@ def _csv(frame: pd.DataFrame, path: Path, sep: str = ",", decimal: str = ".") ->
     return path
 
 
+#: Each small sample's patients are different people, so each has its own id range: the
+#: sample with seed offset k numbers its patients D{k}001, D{k}002 … (the default demo cohort
+#: keeps D0001 … D0300). Uploading two samples into one store never merges unrelated patients.
+ID_BLOCK = 1000
+
+
+def sample_ids(ids: pd.Series, offset: int) -> pd.Series:
+    """Demo ids ``D0001`` … moved into the id range of the sample with seed offset ``offset``
+    (``D0001`` → ``D2001`` for offset 2)."""
+    number = ids.astype(str).str[1:].astype(int) + offset * ID_BLOCK
+    return "D" + number.astype(str).str.zfill(4)
+
+
 def _cohort(n: int, offset: int) -> pd.DataFrame:
-    return generate_demo(n, seed=SAMPLES_SEED + offset, params=DEFAULT_PARAMS)
+    """A small cohort of ``n`` patients (seed SAMPLES_SEED + offset) in its own id range."""
+    frame = generate_demo(n, seed=SAMPLES_SEED + offset, params=DEFAULT_PARAMS)
+    return frame.assign(
+        patient_id=sample_ids(frame["patient_id"], offset).astype(frame["patient_id"].dtype)
+    )
 
 
 def _visits(frame: pd.DataFrame) -> pd.DataFrame:

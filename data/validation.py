@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from data import rowrules
-from data.across_rows import dates_to_days, derive_phase, duplicates
+from data.across_rows import dates_to_days, derive_phase, duplicates, no_baseline_notes
 from data.cells import TEXT, Coded, Numbers, int_array, read_cells, take_text
 from data.dates import read_dates
 from data.errors import Problem, UnusableFileError
@@ -28,6 +28,7 @@ from data.findings import Findings
 from data.instruments import Registry
 from data.privacy import find_identifiers, plain_number_suspects
 from data.readers import RawTable
+from data.report_groups import combine_findings, problems_findings
 from data.schema import OPTIONAL_DTYPES, PHASES, conform, item_columns
 from data.vocabulary import vocabulary
 
@@ -52,6 +53,10 @@ class Validated:
     anchors: pd.Series
     raw: RawTable
     anchor_from_baseline: pd.Series = field(default_factory=lambda: _no_patients(bool))
+    #: Every finding, uncapped (``data.report_groups``); None: build it from ``problems``.
+    findings: pd.DataFrame | None = None
+    #: Spreadsheet rows of the exact repeats that were skipped (one per skipped assessment).
+    repeat_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -261,6 +266,7 @@ def validate(
     errors.add(~timed, None, rowrules.NO_TIMING, rowrules.FIX_TIMING)
     anchors = _no_patients("datetime64[ns]").rename("anchor_date")
     from_baseline = _no_patients(bool).rename("anchor_from_baseline")
+    no_baseline = np.zeros(0, dtype=np.int64)
     if "date" in cells:
         reading = read_dates(
             dates,
@@ -270,7 +276,7 @@ def validate(
             source_row=src,
         )
         file_notes.extend(reading.warnings)
-        day, anchors, from_baseline = dates_to_days(
+        day, anchors, from_baseline, no_baseline = dates_to_days(
             reading, dates, pid, session, day, errors, notes
         )
 
@@ -285,6 +291,7 @@ def validate(
     )
 
     rejected = errors.flagged
+    no_baseline_notes(no_baseline, pid, ~rejected, notes)  # only patients with accepted rows
     accepted = np.flatnonzero(~rejected & ~dropped)
     every = len(accepted) == n  # every row accepted: columns are passed on without a copy
 
@@ -327,6 +334,10 @@ def validate(
         anchors=anchors,
         raw=raw,
         anchor_from_baseline=from_baseline,
+        findings=combine_findings(
+            [problems_findings([*raw.notes, *file_notes]), errors.table(), notes.table()]
+        ),
+        repeat_rows=src[dropped],
     )
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up a fresh machine for ReliefCheck: system packages (Chromium for the browser tests,
-# PostgreSQL for the shared-store tests), a virtual environment and the pinned Python packages.
+# Set up a fresh machine for ReliefCheck: system packages (Chromium for the PDF report and the
+# browser tests, poppler-utils for the PDF report's tests, PostgreSQL for the shared-store
+# tests), a virtual environment and the pinned Python packages.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,7 @@ cd "$(dirname "$0")/.."
 want=()
 command -v chromium >/dev/null 2>&1 || want+=(chromium)
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || want+=(fonts-dejavu-core)
+command -v pdftoppm >/dev/null 2>&1 || want+=(poppler-utils)
 if [ ${#want[@]} -gt 0 ]; then
   echo "Installing system packages: ${want[*]}"
   export DEBIAN_FRONTEND=noninteractive

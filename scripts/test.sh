@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/python -m ruff check .
-.venv/bin/python -m pytest -q "$@"
+# Two workers: the tests are independent (own ports, own databases, own folders).
+.venv/bin/python -m pytest -q -n 2 "$@"

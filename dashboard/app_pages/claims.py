@@ -13,7 +13,13 @@ from analysis.settings_stamp import canonical_json
 from dashboard import access, results, state
 from dashboard import components as ui
 from dashboard.calibration_view import calibration_panel
-from dashboard.claims_view import SHORT_NAMES, VERDICTS, claim_text, verdict_counts
+from dashboard.claims_view import (
+    SHORT_NAMES,
+    VERDICTS,
+    claim_text,
+    for_instruments,
+    verdict_counts,
+)
 from dashboard.references_view import reference_lines, render_references
 from data.access import may
 from data.errors import ReliefCheckError
@@ -123,11 +129,16 @@ if may(who.role, "freeze_settings"):
                 st.rerun()
 
 
-claims = results.claims(ctx.ref, ctx.registry_text, ctx.filters, config)
+# Every claim is tested (the multiplicity control counts them all); the instrument filter
+# chooses which are shown, as on the Overview's scorecard.
+claims = for_instruments(
+    results.claims(ctx.ref, ctx.registry_text, ctx.filters, config), ctx.filters.instruments
+)
 counts = verdict_counts(claims)
 st.markdown(
     " · ".join(f":{VERDICTS[v][0]}-badge[{n} {v}]" for v, n in counts.items())
-    + f"  \n{len(claims)} tests: each claim on each instrument in the data."
+    + f"  \n{len(claims)} tests shown: each claim on each instrument in the data"
+    + (" you chose." if ctx.filters.instruments else ".")
 )
 refs = results.references(ctx.ref, ctx.registry_text, ctx.filters, config)
 for claim_id in dict.fromkeys(r.id for r in claims):
@@ -155,4 +166,5 @@ ui.how_computed(
     "window. The thresholds above are part of the Methods sheet of every download.\n\n"
     f"**Multiple claims.** {MULTIPLICITY_RULE}",
     title="How the claims are tested",
+    help_anchor="verdicts",
 )

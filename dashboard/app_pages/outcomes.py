@@ -32,6 +32,14 @@ paired = mine.loc[mine["paired"].to_numpy(dtype=bool)]
 if not may(who.role, "patient_ids"):  # researchers: no pseudonymous ids in the hover labels
     paired = paired.assign(patient_id="a patient")
 
+
+def on_instrument(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The rows of ``frame`` on the instrument picked above (every tab follows the picker)."""
+    if frame is None or not len(frame):
+        return frame
+    return frame.loc[(frame["instrument"].astype(str) == key).to_numpy()]
+
+
 tabs = st.tabs(
     [
         "Rates",
@@ -57,7 +65,8 @@ with tabs[0]:
             "downloads and the summary). Everyone who "
             "started: every patient with a baseline; without an end-of-treatment score a "
             "patient counts as not improved. Bars show the percentage, whiskers the Wilson 95% "
-            "confidence interval, the label inside the bar n of N."
+            "confidence interval, the label inside the bar n of N.",
+            help_anchor="denominators",
         )
 
 with tabs[1]:
@@ -70,7 +79,8 @@ with tabs[1]:
             "Each step counts the patients who also passed every step above it: assessed at "
             "least once; with a baseline (session 0) score; in the clinical range at baseline; "
             "with an end-of-treatment score; with an assessment in a follow-up window (30, 90 "
-            "or 180 days after the end of treatment). Percentages are of those assessed."
+            "or 180 days after the end of treatment). Percentages are of those assessed.",
+            help_anchor="inclusion-funnel",
         )
 
 with tabs[2]:
@@ -84,7 +94,8 @@ with tabs[2]:
             f"Dots on the diagonal did not change. The grey band is the reliable-change "
             f"threshold ({per_protocol or 'none'} points): "
             "inside it, the change is within measurement error. The dashed lines are the "
-            "caseness cut-off (Jacobson & Truax 1991)."
+            "caseness cut-off (Jacobson & Truax 1991).",
+            help_anchor="reliable-change",
         )
 
 with tabs[3]:
@@ -99,7 +110,8 @@ with tabs[3]:
         ui.how_computed(
             "One bar per paired patient: change = baseline − end of treatment, so a bar above "
             "zero is an improvement. Dashed lines mark reliable improvement and reliable "
-            "deterioration."
+            "deterioration.",
+            help_anchor="reliable-change",
         )
 
 with tabs[4]:
@@ -152,7 +164,8 @@ with tabs[4]:
             "shorter protocol's typical last treatment assessment; off, the first assessment "
             "meeting it counts, as in the summary's medians. A description only: a protocol assessed more often shows improvement sooner and "
             "crosses the threshold by chance more often, so the claims page compares the "
-            "protocols at the same days since baseline instead."
+            "protocols at the same days since baseline instead.",
+            help_anchor="kaplan-meier",
         )
 
 with tabs[5]:
@@ -173,11 +186,14 @@ with tabs[5]:
             if st.button("Compute g_av confidence intervals", type="primary"):
                 asked.add(token)
                 st.rerun()
+        boot = on_instrument(boot)
         if boot is not None:
             rows = compute.forest_rows(compute.in_display_order(boot, ctx.registry), "g_av")
             ui.chart(
                 charts.forest_chart(
-                    rows, measure="Hedges' g_av", title="Within-protocol change: Hedges' g_av"
+                    rows,
+                    measure="Hedges' g_av",
+                    title=f"{key_plot}: within-protocol change, Hedges' g_av",
                 ),
                 key="gav",
             )
@@ -187,14 +203,14 @@ with tabs[5]:
         else:
             ui.chart(
                 charts.forest_chart(
-                    compute.between_forest_rows(fast["between"]),
+                    compute.between_forest_rows(on_instrument(fast["between"])),
                     measure="Hedges' g on change, a − b",
                     positive="the first protocol improved more",
-                    title="Between protocols: Hedges' g on change scores",
+                    title=f"{key_plot}: between protocols, Hedges' g on change scores",
                 ),
                 key="between",
             )
-        within = compute.in_display_order(fast["within"], ctx.registry)
+        within = compute.in_display_order(on_instrument(fast["within"]), ctx.registry)
         if len(within):
             if boot is not None:
                 boot = compute.in_display_order(boot, ctx.registry)
@@ -210,7 +226,8 @@ with tabs[5]:
             "end-of-treatment SDs, times the small-sample factor J; 95% CI by BCa bootstrap "
             "(2,000 resamples, fixed seed). d_z = mean change / SD of change (CI from the "
             "noncentral t). Between protocols: Hedges' g on change scores with the pooled SD, "
-            "CI from the noncentral t (positive: the first protocol improved more)."
+            "CI from the noncentral t (positive: the first protocol improved more).",
+            help_anchor="g-av",
         )
 
 with tabs[6]:
@@ -274,5 +291,6 @@ with tabs[6]:
             "chance for intensive, the chance for weekly) make the two groups alike on all of "
             "them (standardised mean difference, SMD, of 0 after weighting; below 0.1 is the "
             "usual aim). The adjusted difference compares the weighted groups (Li, Morgan & "
-            "Zaslavsky 2018). Characteristics that were not recorded cannot be balanced."
+            "Zaslavsky 2018). Characteristics that were not recorded cannot be balanced.",
+            help_anchor="adjusted-comparison",
         )

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import access, compute, results, state
+from dashboard import access, compute, layout, results, state
 from dashboard import components as ui
 from dashboard.chart_style import protocol_order
 from dashboard.charts import OUTCOME_LABELS
-from dashboard.claims_view import scorecard_markdown, untestable_reasons
+from dashboard.claims_view import for_instruments, scorecard_markdown, untestable_reasons
 from dashboard.compute import CARD_FLAGS
 from dashboard.references_view import references_chart, render_references
 
@@ -39,10 +39,11 @@ def _row(frame: pd.DataFrame, **match: str) -> dict | None:
     return None if hit.empty else hit.iloc[0].to_dict()
 
 
-for protocol in protocol_order(ins_paired["protocol"].astype(str)):
+for i, protocol in enumerate(protocol_order(ins_paired["protocol"].astype(str))):
     st.subheader(f"{ui.md_escape(protocol.capitalize())} protocol", anchor=False)
     p_row = _row(ins_paired, protocol=protocol)
-    cols = st.columns(2 + len(CARD_FLAGS))
+    # keyed for the phone and tablet layout: two cards a row on a phone, three on a tablet
+    cols = st.container(key=layout.cards_key(i)).columns(2 + len(CARD_FLAGS))
     with cols[0]:
         ui.metric_card(
             "Patients assessed",
@@ -84,12 +85,14 @@ ui.how_computed(
 - Every percentage has a Wilson 95% confidence interval (Wilson 1927).
 - The figures describe change in treated patients; with no control group they do not show that
   treatment caused it.
-"""
+""",
+    help_anchor="paired-data",
 )
 
 st.subheader("Claims scorecard", anchor=False)
 config = state.claims_config()
 claims = results.claims(ctx.ref, ctx.registry_text, ctx.filters, config)
+shown = for_instruments(claims, ctx.filters.instruments)  # no empty column of another instrument
 st.caption(
     "Each claim clinics make for the treatment, tested on these patients: the verdict, then the "
     "share of patients (or, for intensive versus weekly, the difference in points) with its 95% "
@@ -97,13 +100,14 @@ st.caption(
     "and must also pass Holm's adjustment for testing many claims at once."
 )
 ui.settings_stamp(state.settings_stamp(config))
-st.markdown(scorecard_markdown(claims, instruments))
+# keyed for the layout: on a narrow screen the table scrolls sideways inside its own box
+st.container(key=layout.SCORECARD).markdown(scorecard_markdown(shown, instruments))
 st.markdown("**Beside published figures** (untreated people, routine care, other ketamine care)")
 refs = results.references(ctx.ref, ctx.registry_text, ctx.filters, config)
 ui.chart(references_chart(refs, instrument), key="overview_references_chart")
 with st.expander("Every comparison with its difference and source", icon=":material/menu_book:"):
     render_references(claims, refs, instrument=instrument, key="overview_references")
-why_not = untestable_reasons(claims)
+why_not = untestable_reasons(shown)
 if why_not:
     st.caption("Not testable: " + " · ".join(ui.md_escape(w) for w in why_not))
 st.page_link(

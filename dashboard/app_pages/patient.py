@@ -11,6 +11,7 @@ import streamlit as st
 from analysis.expected_recovery import HISTORY, LEVEL, MIN_HISTORY, ExpectedModel, on_track
 from dashboard import access, charts, compute, results, state
 from dashboard import components as ui
+from dashboard.chart_style import FLAG_NAME
 from dashboard.safe_text import plot_text
 from data.schema import item_column
 
@@ -211,9 +212,9 @@ for key in compute.instrument_order(rows["instrument"].unique(), ctx.registry):
         st.dataframe(table, hide_index=True)
 ui.how_computed(
     "Markers: square = baseline, circle = after a dosing session (S1, S2 …, also marked by a "
-    "dotted line), diamond = follow-up. Grey bands are the instrument's severity bands. A red "
-    "ring marks an assessment where item 9 (thoughts of death or self-harm) was answered 1 or "
-    "more; it is not a risk assessment.\n\n"
+    "dotted line), diamond = follow-up. Grey bands are the instrument's severity bands. An "
+    f"{FLAG_NAME} ring marks an assessment where item 9 (thoughts of death or self-harm) was "
+    "answered 1 or more; it is not a risk assessment.\n\n"
     "The green band is where this patient's score is expected to be at each session, given "
     f"their baseline score. Once the practice has {MIN_HISTORY} patients with a baseline and "
     "treatment scores on an instrument, it comes from the practice's own history (at each "
@@ -224,5 +225,6 @@ ui.how_computed(
     "band's worse edge is marked with a purple square, and the first one is labelled \"not on "
     f'track". By chance alone about {(1 - LEVEL) / 2:.0%} of patients on the expected path land '
     "beyond the worse edge at any one session. "
-    "docs/expected_recovery.md explains the model and how to read the hit rate."
+    "docs/expected_recovery.md explains the model and how to read the hit rate.",
+    help_anchor="expected-recovery",
 )

@@ -35,7 +35,8 @@ else:
     ui.how_computed(
         f"At each session, the share of patients who answered {label} with 1 or more (several "
         "days, more than half the days, nearly every day) among those who answered it, with a "
-        "Wilson 95% confidence interval. Each patient counts once per session."
+        "Wilson 95% confidence interval. Each patient counts once per session.",
+        help_anchor="safety-item",
     )
 
     st.subheader(f"Patients whose latest {label} is 1 or more", anchor=False)
@@ -124,5 +125,6 @@ else:
 ui.how_computed(
     "Reliable deterioration: among paired patients, the score worsened from baseline to the "
     "end of treatment by at least the instrument's reliable-change threshold (e.g. 6 points on "
-    "PHQ-9). The percentage has a Wilson 95% confidence interval."
+    "PHQ-9). The percentage has a Wilson 95% confidence interval.",
+    help_anchor="deterioration",
 )

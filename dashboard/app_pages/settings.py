@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import access, audit, payloads, state
+from dashboard import access, audit, payloads, state, times
 from dashboard.safe_text import md_escape
 from data.errors import ReliefCheckError
 from data.instruments import load_registry
@@ -55,6 +55,7 @@ def _rule(ins) -> str:
     return f"Jacobson–Truax (r = {ins.reliability:g}, {sd})"
 
 
+bands = [", ".join(f"{lo:g}+ {name}" for lo, name in i.bands) for i in registry]
 st.dataframe(
     pd.DataFrame(
         {
@@ -66,13 +67,17 @@ st.dataframe(
             "caseness": [i.caseness for i in registry],
             "remission cut-off": [i.remission for i in registry],
             "reliable change": [_rule(i) for i in registry],
-            "severity bands": [
-                ", ".join(f"{lo:g}+ {name}" for lo, name in i.bands) for i in registry
-            ],
+            "severity bands": bands,
         }
     ).astype({"items": "Int64"}),
     hide_index=True,
-    column_config={"severity bands": st.column_config.TextColumn(width="large")},
+    # as wide as its longest text (about 7 px a character), so no band is cut off; the table
+    # scrolls sideways where the screen is narrower
+    column_config={
+        "severity bands": st.column_config.TextColumn(
+            width=max(300, 7 * max((len(b) for b in bands), default=0) + 24)
+        )
+    },
 )
 
 # --------------------------------------------------------------------------- audit log
@@ -92,7 +97,7 @@ else:
     if events.empty:
         st.caption("Nothing has been uploaded or downloaded yet.")
     else:
-        st.dataframe(audit.events_table(events), hide_index=True)
+        st.dataframe(audit.events_table(events, times.viewer_zone()), hide_index=True)
         st.download_button(
             "Audit log (CSV)",
             lambda: payloads.audit_events_csv(audit_store),  # formula-safe, made on click

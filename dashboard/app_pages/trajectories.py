@@ -58,7 +58,8 @@ ui.how_computed(
     "fewer patients and may be the ones doing better. Session k is the assessment after dosing "
     "session k; days are counted from each patient's baseline and grouped (day 0, 1–3, 4–7, "
     "8–14, 15–21, 22–28, then monthly); follow-up assessments appear on the days view only. "
-    "Grey bands behind are the instrument's severity bands."
+    "Grey bands behind are the instrument's severity bands.",
+    help_anchor="trajectory-means",
 )
 
 st.subheader("Matched-day comparison", anchor=False)
@@ -99,7 +100,8 @@ else:
 ui.how_computed(
     "For each patient, the change from baseline at the assessment nearest day 14 (and day 28), "
     "within ± 3 days; positive = better. The difference between protocols is a − b with a "
-    "Welch 95% confidence interval and Welch's t-test."
+    "Welch 95% confidence interval and Welch's t-test.",
+    help_anchor="matched-days",
 )
 
 with st.expander("Growth models (mixed-effects, over days and by session)"):

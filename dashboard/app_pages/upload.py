@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import access, payloads, state
+from dashboard import access, conflicts_view, payloads, state, validation_view
 from dashboard import components as ui
 from dashboard.components import md_escape
 from dashboard.upload_flow import (
@@ -17,11 +17,15 @@ from dashboard.upload_flow import (
     is_workbook,
     mapping_targets,
     protocol_missing,
+    result_downloads,
+    result_tone,
     target_label,
     xlsx_sheets,
 )
 from data.errors import ReliefCheckError, UnusableFileError
-from data.readers import read_export
+from data.plurals import count_of
+from data.privacy import refused_for_privacy
+from data.readers import NOT_USED, read_export
 from data.store import content_hash
 from data.validation import validate
 
@@ -30,6 +34,8 @@ who = access.require_page("upload")  # before anything reads data
 MAPPING_KEY = "upload_mapping"  # {"file": token, "mapping": dict | None}, set by the form
 CHECK_KEY = "upload_checked"  # (check key, Validated or the error), the last check made
 COMMIT_KEY = "upload_committed"  # {"check": check key, "result": CommitResult}
+PREVIEW_KEY = "upload_preview"  # (check key, store version, CommitPreview or the error)
+CANCEL_KEY = "upload_cancelled"  # the check key of the file whose commit was cancelled
 PROTOCOL_KEY = "upload_default_protocol"
 FIRST_SHEET = "(the first sheet with patient ids)"
 
@@ -52,7 +58,7 @@ def _check(data: bytes, name: str, registry, mapping, sheet, default_protocol):
         bar = st.progress(0.05, text="Reading the file")
         try:
             raw = read_export(data, filename=name, registry=registry, mapping=mapping, sheet=sheet)
-            bar.progress(0.5, text=f"Checking {len(raw.frame):,} assessments row by row")
+            bar.progress(0.5, text=f"Checking {count_of(len(raw.frame), 'assessment')} one by one")
             checked = validate(raw, registry, default_protocol=default_protocol)
         except ReliefCheckError as err:
             status.update(label=f"{shown} cannot be used", state="error", expanded=False)
@@ -81,17 +87,19 @@ def _protocol_choice(required: bool) -> None:
         )
 
 
-def _mapping_form(data: bytes, token: str, registry, sheet) -> None:
+def _mapping_form(data: bytes, token: str, registry, sheet, *, examples: bool = True) -> None:
     """One box per column of the file, set to what was detected (or chosen before); applying
-    reads the file again with the chosen mapping."""
+    reads the file again with the chosen mapping. ``examples=False`` (a file refused for
+    personal data) shows the headers only; otherwise a column whose header or values look like
+    personal data shows no examples either."""
     try:
-        cols = file_columns(data, registry, sheet=sheet)
+        cols = file_columns(data, registry, sheet=sheet, examples=examples)
     except UnusableFileError:
         return  # the file cannot be read at all: the problems above say why
     applied = st.session_state.get(MAPPING_KEY)
     current = dict(cols.detected)
     if applied and applied["file"] == token and applied["mapping"]:
-        current.update(applied["mapping"])
+        current.update({h: None if t == NOT_USED else t for h, t in applied["mapping"].items()})
     targets: list[str | None] = [None, *mapping_targets(registry)]
     with st.form(f"upload_mapping_{token}", border=False):
         grid = st.columns(3)
@@ -106,7 +114,10 @@ def _mapping_form(data: bytes, token: str, registry, sheet) -> None:
                     format_func=lambda t: target_label(t, registry),
                     key=f"upload_map_{token}_{i}",
                 )
-                st.caption(f"e.g. {md_escape(cols.examples.get(header) or '(empty)')}")
+                if header in cols.withheld:
+                    st.caption("(examples hidden: they may identify a person)")
+                elif examples:
+                    st.caption(f"e.g. {md_escape(cols.examples.get(header) or '(empty)')}")
         apply = st.form_submit_button("Read the file again with this mapping", type="primary")
     if apply:
         st.session_state[MAPPING_KEY] = {
@@ -116,32 +127,52 @@ def _mapping_form(data: bytes, token: str, registry, sheet) -> None:
         st.rerun()
 
 
-def _commit_result(result, checked, name: str, digest: str) -> None:
-    """What the commit did: the store's message, a line per kind of row, the set-aside rows."""
-    box = st.success if result.committed else st.info
-    icon = ":material/check_circle:" if result.committed else None
+_BOXES = {
+    "success": (st.success, ":material/check_circle:"),
+    "warning": (st.warning, ":material/warning:"),
+    "info": (st.info, ":material/info:"),
+}
+
+
+def _commit_result(result, name: str) -> None:
+    """What the commit did: the store's message (green only when every row offered was stored
+    or already there), a line per kind of row, and the rows replaced or not stored."""
+    box, icon = _BOXES[result_tone(result)]
     box(md_escape(result.message), icon=icon)  # the message names the file
     st.dataframe(commit_changes(result), hide_index=True)
-    if len(result.set_aside):
+    for label, suffix, rows in result_downloads(result):
         st.download_button(
-            f"Download the {len(result.set_aside)} rows the store set aside (CSV)",
-            lambda: payloads.set_aside_csv(result),  # formula-safe, made on click
-            file_name=f"{name.rsplit('.', 1)[0]}_set_aside.csv",
+            label,
+            lambda rows=rows: payloads.rows_csv(rows),  # formula-safe, made on click
+            file_name=f"{name.rsplit('.', 1)[0]}_{suffix}.csv",
             mime="text/csv",
             on_click="ignore",
+            key=f"commit_result_{suffix}",
         )
-    if result.n_conflicts and not result.n_replaced:
-        st.caption(
-            f"{result.n_conflicts} rows differ from scores already stored and were left alone."
-        )
-        if st.button(f"Replace those {result.n_conflicts} stored scores with this file's"):
-            _commit(checked, name, digest, replace=True)
     st.page_link("app_pages/uploads.py", label="See the uploads history (and undo)")
 
 
-def _commit(checked, name: str, digest: str, *, replace: bool) -> None:
+def _preview(checked, name: str, digest: str, check_key: tuple):
+    """What committing would do (``Store.preview``: nothing written), worked out once per
+    checked file and store content version; the CommitPreview, or the error."""
+    try:
+        store = state.store()
+        version = store.content_version()
+        memo = st.session_state.get(PREVIEW_KEY)
+        if memo is None or memo[0] != check_key or memo[1] != version:
+            with st.spinner("Comparing the file with the outcome store…"):
+                seen = store.preview(checked, filename=name, content_hash=digest)
+            memo = (check_key, version, seen)
+            st.session_state[PREVIEW_KEY] = memo
+    except ReliefCheckError as err:
+        return err
+    return memo[2]
+
+
+def _commit(checked, name: str, digest: str, *, replace: bool, expected_version: int) -> None:
     """Commit to the store (one transaction), remember the result and rerun, so every page
-    shows the store's data at once."""
+    shows the store's data at once. ``expected_version``: the store's version the preview
+    read; the store refuses the commit if it has changed since (the preview is then redone)."""
     try:
         with st.spinner("Committing to the outcome store…"):
             result = state.store().commit(
@@ -150,24 +181,14 @@ def _commit(checked, name: str, digest: str, *, replace: bool) -> None:
                 content_hash=digest,
                 uploader=who.actor,  # the signed-in e-mail, or "local"
                 replace=replace,
+                expected_version=expected_version,
             )
     except ReliefCheckError as err:
+        st.session_state.pop(PREVIEW_KEY, None)
         st.error(f"Nothing was stored. {md_escape(err)}")
         return
     st.session_state[COMMIT_KEY] = {"check": st.session_state[CHECK_KEY][0], "result": result}
     st.rerun()
-
-
-def _problems_table(problems) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "severity": [p.severity for p in problems],
-            "row": [p.row for p in problems],
-            "column": [p.column for p in problems],
-            "problem": [p.message for p in problems],
-            "how to fix": [p.fix for p in problems],
-        }
-    ).astype({"row": "Int64"})
 
 
 ctx = state.context()
@@ -210,27 +231,22 @@ if isinstance(checked, UnusableFileError):
     ui.problem_list(checked.problems)
     if protocol_missing(checked):
         _protocol_choice(required=True)
+    private = refused_for_privacy(checked.problems)
     with st.expander("Column mapping: how each column of the file is read", expanded=True):
-        st.caption("Tell ReliefCheck what each column holds, then read the file again.")
-        _mapping_form(data, token, registry, sheet)
+        st.caption(
+            "Tell ReliefCheck what each column holds, then read the file again. A column set "
+            "to (not used) is left out unread: nothing in it is checked, shown or stored."
+            + (" Only the headers are shown: this file holds personal data." if private else "")
+        )
+        _mapping_form(data, token, registry, sheet, examples=not private)
     st.stop()
 if isinstance(checked, ReliefCheckError):
     st.error(md_escape(checked))
     st.stop()
 
 raw = checked.raw
-n_rows = raw.n_source_rows or len(raw.frame)
-c1, c2, c3, c4 = st.columns(4)
-c1.metric("Rows in the file", f"{n_rows:,}")
-c2.metric(
-    "Assessments accepted",
-    f"{len(checked.tidy):,}",
-    help="One per questionnaire score: a row of a wide file with PHQ-9, GAD-7 and PCL-5 "
-    "totals gives three assessments.",
-)
-c3.metric("Rows set aside", f"{len(checked.rejects):,}")
-c4.metric("Warnings", f"{len(checked.warnings):,}")
-facts = [f"{raw.shape} format", f"{checked.tidy['patient_id'].nunique():,} patients"]
+validation_view.headline(checked)
+facts = [f"{raw.shape} format", count_of(checked.tidy["patient_id"].nunique(), "patient")]
 if raw.encoding:
     facts.append(f"text encoding {raw.encoding}")
 if raw.sheet:
@@ -259,18 +275,10 @@ with st.expander("Column mapping: how each column of the file is read"):
         )
         st.caption("Columns not listed were not recognised and are not stored.")
 
-if checked.problems:
-    st.subheader("Validation report", anchor=False)
-    n_err, n_warn = len(checked.errors), len(checked.warnings)
-    st.caption(f"{n_err} errors (rows set aside) and {n_warn} warnings (rows kept).")
-    ui.problem_list(checked.problems)
-    if len(checked.problems) > 30:
-        st.dataframe(_problems_table(checked.problems), hide_index=True)
-else:
-    st.success("Every row passed the checks.", icon=":material/task_alt:")
+validation_view.report(checked, name, token)
 if len(checked.rejects):
     st.download_button(
-        f"Download the {len(checked.rejects)} rows set aside (CSV)",
+        f"Download the {count_of(checked.rejects['row'].nunique(), 'row')} set aside (CSV)",
         lambda: payloads.rejects_csv(checked),  # formula-safe, made on click
         file_name=f"{name.rsplit('.', 1)[0]}_rejected_rows.csv",
         mime="text/csv",
@@ -278,37 +286,57 @@ if len(checked.rejects):
     )
 
 st.subheader("Preview of the accepted assessments", anchor=False)
-st.dataframe(checked.tidy.head(200), hide_index=True)
+st.dataframe(validation_view.preview_frame(checked.tidy.head(200)), hide_index=True)
 if len(checked.tidy) > 200:
     st.caption(f"The first 200 of {len(checked.tidy):,} accepted assessments.")
 
 st.subheader("Commit to the store", anchor=False)
 done = st.session_state.get(COMMIT_KEY)
 if done and done["check"] == key:
-    _commit_result(done["result"], checked, name, digest)
+    _commit_result(done["result"], name)
     st.caption("To add another export, drop it in the box at the top of the page.")
     st.stop()
 if checked.tidy.empty:
     st.warning("No row passed the checks, so there is nothing to commit. Fix the file and retry.")
     st.stop()
+if st.session_state.get(CANCEL_KEY) == key:
+    st.info(
+        f"Cancelled: nothing from {md_escape(name)} was stored. To add another export, drop it "
+        "in the box at the top of the page.",
+        icon=":material/cancel:",
+    )
+    if st.button("Compare this file with the store again", key="commit_again"):
+        st.session_state.pop(CANCEL_KEY, None)
+        st.rerun()
+    st.stop()
 n_patients = checked.tidy["patient_id"].nunique()
 st.markdown(
-    f"Committing stores the **{len(checked.tidy):,} accepted assessments** of {n_patients:,} "
-    "patients in one step: all of them, or, if anything goes wrong, none. Assessments already "
-    "stored are recognised and not stored twice; an upload can be undone from the history."
+    f"Committing stores this file's new assessments (of {len(checked.tidy):,} accepted, "
+    f"{n_patients:,} patients) in one step: all of them, or, if anything goes wrong, none. An "
+    "upload can be undone from the history."
     + (
         f" The {len(checked.rejects):,} rows set aside are not stored."
         if len(checked.rejects)
         else ""
     )
 )
-left, right = st.columns(2)
-left.caption(f"Recorded in the upload history as **{md_escape(who.actor)}**.")
-right.checkbox(
-    "Replace stored scores that differ from this file's",
-    key="upload_replace",
-    help="Off: a row whose patient, instrument, session and day are stored with another score "
-    "is left alone and listed. On: this file's score replaces the stored one (undo restores it).",
-)
-if st.button(f"Commit {len(checked.tidy):,} assessments to the store", type="primary"):
-    _commit(checked, name, digest, replace=bool(st.session_state.get("upload_replace")))
+st.caption(f"Recorded in the upload history as **{md_escape(who.actor)}**.")
+preview = _preview(checked, name, digest, key)
+if isinstance(preview, ReliefCheckError):
+    st.error(
+        "This file cannot be compared with the outcome store, so nothing can be committed. "
+        f"{md_escape(preview)}"
+    )
+    st.stop()
+choice = conflicts_view.show(preview, name=name, n_rejected=len(checked.rejects), token=digest[:12])
+if choice == "cancel":
+    st.session_state[CANCEL_KEY] = key
+    st.rerun()
+elif choice is not None:
+    _commit(
+        checked,
+        name,
+        digest,
+        replace=choice == "replace",
+        expected_version=preview.content_version,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import access, payloads, state
+from dashboard import access, payloads, state, times
 from dashboard import audit as trail
 from dashboard.safe_text import md_escape
 from dashboard.upload_flow import history_table, undo_choices
@@ -18,6 +18,7 @@ AUDIT_ROWS = 1000
 
 who = access.require_page("uploads")  # before anything reads data
 ctx = state.context()
+zone = times.viewer_zone()  # the browser's time zone; UTC when it does not say
 st.header("Uploads history", anchor=False)
 st.markdown(
     "Every export committed to the outcome store, with what it added or changed. An upload "
@@ -45,8 +46,9 @@ c1, c2, c3 = st.columns(3)
 c1.metric("Uploads in the store", int(live.sum()))
 c2.metric("Undone", int((~live).sum()))
 c3.metric("Assessments stored", f"{int(uploads.loc[live, 'n_active'].sum()):,}")
-st.dataframe(trail.with_undone_by(history_table(uploads), uploads), hide_index=True)
+st.dataframe(trail.with_undone_by(history_table(uploads, zone), uploads), hide_index=True)
 st.caption(
+    f"Times are in {md_escape(zone)}, this browser's time zone. "
     "rows offered: accepted rows of the file; added: new assessments; already stored: the same "
     "scores were stored before; differed: another score was stored for the same patient, "
     "instrument, session and day; still stored: this upload's assessments in the store now."
@@ -54,7 +56,7 @@ st.caption(
 
 st.subheader("Undo an upload", anchor=False)
 uploader = uploads.set_index("upload_id")["uploader"].astype(str)
-choices = undo_choices(uploads)
+choices = undo_choices(uploads, zone)
 choices = {k: v for k, v in choices.items() if may_undo(who.role, who.actor, uploader[k])}
 if not choices:
     st.caption(
@@ -76,16 +78,19 @@ else:
         if ahead is None:
             effect = "its stored assessments leave the store"
         else:
-            effect = f"{ahead.n_removed:,} stored assessments leave the store"
+            leave = "leaves" if ahead.n_removed == 1 else "leave"
+            effect = f"{trail.counted(ahead.n_removed, 'stored assessment')} {leave} the store"
             if ahead.n_kept:
+                stay = "stays" if ahead.n_kept == 1 else "stay"
                 effect += (
-                    f", {ahead.n_kept:,} stay because other uploads still in the store brought "
+                    f", {ahead.n_kept:,} {stay} because other uploads still in the store brought "
                     "them too"
                 )
             if ahead.n_restored:
+                come = "comes" if ahead.n_restored == 1 else "come"
                 effect += (
-                    f", and {ahead.n_restored:,} other scores come back (ones it had replaced or "
-                    "kept out)"
+                    f", and {trail.counted(ahead.n_restored, 'other score')} {come} back (ones it "
+                    "had replaced or kept out)"
                 )
         st.warning(
             f"Undo upload #{pick} ({md_escape(row['filename'])})? {effect[0].upper()}"
@@ -123,7 +128,12 @@ with st.expander("Audit log"):
         "the download has them all."
     )
     newest = audit.iloc[::-1]
-    st.dataframe(newest.head(AUDIT_ROWS), hide_index=True)
+    st.dataframe(
+        trail.audit_table(audit.tail(AUDIT_ROWS), zone),  # "field: value" details, local times
+        hide_index=True,
+        column_config={"detail": st.column_config.TextColumn("detail", width="large")},
+    )
+    st.caption(f"Times are in {md_escape(zone)}; the download keeps UTC and the raw details.")
     st.download_button(
         "Audit log (CSV)",
         lambda: payloads.audit_log_csv(store),  # formula-safe, made on click

@@ -15,13 +15,22 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, Row, bindparam, insert, select, update
 
+from data.periods import baseline_months
 from data.schema import conform
-from data.store import anchors, bulk, codec, codes, kept
+from data.store import anchors, bulk, codec, codes, kept, periods
 from data.store.audit import actor_name
 from data.store.classify import Outcome, classify
-from data.store.engine import write_transaction
+from data.store.engine import StoreError, write_transaction
 from data.store.results import UPLOAD_COUNTS, CommitResult, make_result, set_aside_table
-from data.store.tables import COMMITTED, MS_PER_DAY, NO_DAY, NO_SESSION, assessments, uploads
+from data.store.tables import (
+    COMMITTED,
+    MS_PER_DAY,
+    NO_DAY,
+    NO_SESSION,
+    assessments,
+    store_meta,
+    uploads,
+)
 from data.store.writes import existing_rows, known_instruments, set_anchors, stored_anchors
 
 
@@ -45,21 +54,26 @@ def commit(
     replace: bool = False,
     anchor_key: bytes | str | None = None,
     before_commit: Callable[[], None] | None = None,
+    expected_version: int | None = None,
 ) -> CommitResult:
     """Store the accepted rows of ``validated`` (a data.validation.Validated) as one upload.
 
     ``uploader``: who uploads (an e-mail, or ``local``; blank means ``local``), recorded on the
-    upload and as the actor of its audit entries."""
+    upload and as the actor of its audit entries. ``expected_version``: the store's content
+    version when the upload was previewed (preview.py); when the store has changed since, the
+    commit is refused (StoreError) and nothing is written, so the commit does what the preview
+    showed."""
     uploader = actor_name(uploader)
-    given = conform(validated.tidy)
-    src = _aligned_source_rows(validated, given).reset_index(drop=True)
-    tidy = given.reset_index(drop=True)
-    n_rejected = len(getattr(validated, "rejects", ()))
-    stored_form = codec.stored_from_tidy(tidy)
-    base = {"filename": filename, "n_rows": len(tidy), "n_rejected": n_rejected}
+    tidy, src, stored_form, base = prepare(validated, filename)
     with write_transaction(engine) as conn:
+        if expected_version is not None and content_version(conn) != expected_version:
+            raise StoreError(
+                "The outcome store changed after this file was checked (another upload or an "
+                "undo), so what the check showed may no longer hold. Nothing was stored. Check "
+                "the file again to see what it would change now."
+            )
         if not replace:
-            dup = _same_content_upload(conn, content_hash)
+            dup = same_content_upload(conn, content_hash)
             if dup is not None:
                 bulk.audit(
                     conn, [_entry("duplicate-content", base, duplicate_of=dup.id)], actor=uploader
@@ -67,22 +81,11 @@ def commit(
                 return make_result(
                     "duplicate-content", base, duplicate_of=dup.id, when=dup.committed_at
                 )
-        frames = anchors.file_frames(
-            tidy,
-            getattr(validated, "anchors", None),
-            getattr(validated, "anchor_from_baseline", None),
-            key_for=lambda: anchors.anchor_key(conn, anchor_key),
-        )
-        stored_form["instrument_id"] = known_instruments(conn, stored_form["instrument"])
-        outcome = classify(
-            stored_form,
-            frames,
-            stored_anchors(conn, frames.index),
-            existing_rows(conn, frames.index),
-            replace,
+        frames, _old, outcome = sort_upload(
+            conn, validated, tidy, stored_form, anchor_key, replace=replace
         )
         counts = outcome.counts()
-        aside, notes = _report(outcome, tidy, src)
+        aside, notes = report(outcome, tidy, src)
         if not outcome.changes_anything():
             bulk.audit(conn, [_entry("nothing-new", base, **counts)], actor=uploader)
             return make_result("nothing-new", base, **counts, set_aside=aside, notes=notes)
@@ -95,7 +98,7 @@ def commit(
                 committed_at=bulk.now(),
                 status=COMMITTED,
                 n_rows=len(tidy),
-                n_rejected=n_rejected,
+                n_rejected=base["n_rejected"],
                 replace_conflicts=bool(replace),
                 **{k: counts[k] for k in UPLOAD_COUNTS},
             )
@@ -105,6 +108,7 @@ def commit(
         stored_form["instrument_id"], stored_form["label_id"] = ins_id, label_id
         _write(conn, upload_id, outcome, stored_form, uploader)
         kept.write(conn, upload_id, stored_form, frames)
+        _write_periods(conn, upload_id, validated, frames, anchor_key)
         bulk.audit(
             conn,
             [_entry("commit", base, upload_id=upload_id, uploader=uploader, **counts)],
@@ -118,7 +122,51 @@ def commit(
     )
 
 
-def _same_content_upload(conn: Connection, content_hash: str) -> Row | None:
+def prepare(validated: object, filename: str) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, dict]:
+    """An upload's tidy rows (index reset), their source rows, their stored form and the
+    message's base facts (file name, rows offered, rows rejected)."""
+    given = conform(validated.tidy)
+    src = _aligned_source_rows(validated, given).reset_index(drop=True)
+    tidy = given.reset_index(drop=True)
+    n_rejected = len(getattr(validated, "rejects", ()))
+    base = {"filename": filename, "n_rows": len(tidy), "n_rejected": n_rejected}
+    return tidy, src, codec.stored_from_tidy(tidy), base
+
+
+def sort_upload(
+    conn: Connection,
+    validated: object,
+    tidy: pd.DataFrame,
+    stored_form: pd.DataFrame,
+    anchor_key: bytes | str | None,
+    *,
+    replace: bool,
+) -> tuple[pd.DataFrame, pd.DataFrame, Outcome]:
+    """Line the upload up with the store and sort its rows (reads only; the commit and its
+    preview both call this): the file's anchors (anchors.file_frames), the stored rows of its
+    patients (writes.existing_rows) and the Outcome (classify.classify). Sets
+    ``stored_form["instrument_id"]`` to the store's codes (negative for unknown instruments)."""
+    frames = anchors.file_frames(
+        tidy,
+        getattr(validated, "anchors", None),
+        getattr(validated, "anchor_from_baseline", None),
+        key_for=lambda: anchors.anchor_key(conn, anchor_key),
+    )
+    stored_form["instrument_id"] = known_instruments(conn, stored_form["instrument"])
+    old = existing_rows(conn, frames.index)
+    outcome = classify(stored_form, frames, stored_anchors(conn, frames.index), old, replace)
+    return frames, old, outcome
+
+
+def content_version(conn: Connection) -> int:
+    """The store's content version (bulk.bump_content_version counts it up)."""
+    value = conn.execute(
+        select(store_meta.c.value).where(store_meta.c.key == "content_version")
+    ).scalar()
+    return int(value or 0)
+
+
+def same_content_upload(conn: Connection, content_hash: str) -> Row | None:
     """The earliest committed upload with this content that still holds a stored row (replaced
     or not), or None. An upload that holds none adds nothing to what the committed uploads,
     replayed, would give (after an undo its rows may no longer line up, say), so a file with its
@@ -132,7 +180,7 @@ def _same_content_upload(conn: Connection, content_hash: str) -> Row | None:
     ).first()
 
 
-def _report(out: Outcome, tidy: pd.DataFrame, src: pd.Series) -> tuple[pd.DataFrame, tuple]:
+def report(out: Outcome, tidy: pd.DataFrame, src: pd.Series) -> tuple[pd.DataFrame, tuple]:
     """The set-aside table and the notes of a classified upload (positions = tidy's index)."""
     aside = set_aside_table(
         tidy,
@@ -199,6 +247,25 @@ def _write(
         instrument_id=coded["instrument_id"].to_numpy(), label_id=coded["label_id"].to_numpy()
     )
     bulk.insert_assessments(conn, store, upload_id)
+
+
+def _write_periods(
+    conn: Connection,
+    upload_id: int,
+    validated: object,
+    frames: pd.DataFrame,
+    anchor_key: bytes | str | None,
+) -> None:
+    """Keep the baseline month of each patient of the upload whose file dated their baseline
+    row (``frames``: anchors.file_frames, whose ``is_baseline`` says so; data/periods.py codes
+    the month, periods.py masks it with the anchor key). Files without dates keep none."""
+    dated = frames["anchor_ms"].notna().to_numpy(dtype=bool) & frames["is_baseline"].to_numpy(
+        dtype=bool
+    )
+    base = pd.Series(True, index=frames.index[dated])
+    months = baseline_months(getattr(validated, "anchors", None), base)
+    if len(months):
+        periods.write(conn, upload_id, months, anchors.anchor_key(conn, anchor_key))
 
 
 def _entry(action: str, base: dict, upload_id: int | None = None, **detail) -> dict:

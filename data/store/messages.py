@@ -4,7 +4,10 @@ from __future__ import annotations
 
 
 def _n(count: int, one: str, many: str | None = None) -> str:
-    return f"{count} {one if count == 1 else (many or one + 's')}"
+    """ "1 row", "7,527 rows": the count with a thousands separator, the noun in its number."""
+    from data.plurals import count_of
+
+    return count_of(count, one, many)
 
 
 def _when(iso: str | None) -> str:

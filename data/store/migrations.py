@@ -354,6 +354,23 @@ def _v7(conn: Connection) -> None:
     v7_create(conn)
 
 
+def _v8(conn: Connection) -> None:
+    """Baseline months for the period filter (``upload_periods``, see periods.py). Stores made
+    before it hold no months: their patients have no known period until a dated export with
+    their baseline row is uploaded again. Idempotent (an existing table is left alone)."""
+    md = MetaData()  # upload_periods as version 8 made it (frozen here)
+    Table("uploads", md, Column("id", Integer, primary_key=True))
+    table = Table(
+        "upload_periods",
+        md,
+        Column("upload_id", Integer, ForeignKey("uploads.id"), primary_key=True),
+        Column("patient_id", Text, primary_key=True),
+        Column("month_masked", Integer, nullable=False),
+    )
+    Index("ix_upload_periods_patient", table.c.patient_id)
+    md.create_all(conn, tables=[table], checkfirst=True)
+
+
 def _default_keys(engine: Engine) -> object:
     from data.store.keys import KeySource
 
@@ -368,6 +385,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "what each upload brought, kept for undo", _v5),
     Migration(6, "pseudonymous ids; keys kept outside the database", _v6, needs_keys=True),
     Migration(7, "claim settings frozen before the data arrive", _v7),
+    Migration(8, "baseline months for the period filter, masked", _v8),
 )
 LATEST = MIGRATIONS[-1].version
 

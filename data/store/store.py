@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pandas as pd
 from sqlalchemy import Engine, func, inspect, select
 
-from data.store import audit, frozen, reading
+from data.store import audit, frozen, periods, reading
 from data.store.commit import commit
 from data.store.engine import (
     default_db_url,
@@ -22,6 +22,8 @@ from data.store.frozen import FrozenRecord
 from data.store.keys import Keys, KeySource, has_key_checks, verify
 from data.store.migrations import LATEST, migrate
 from data.store.names import safe_actor, safe_file_label
+from data.store.preview import CommitPreview, with_file_ids
+from data.store.preview import preview as preview_commit
 from data.store.pseudonyms import for_uploader, pseudonym, pseudonymise_upload
 from data.store.results import CommitResult
 from data.store.tables import assessments, audit_log, schema_version, store_meta, uploads
@@ -82,12 +84,15 @@ class Store:
         content_hash: str,
         uploader: str = audit.LOCAL,
         replace: bool = False,
+        expected_version: int | None = None,
     ) -> CommitResult:
         """Store one validated upload, all or nothing (see data/store/commit.py).
 
         Patient ids are replaced by their pseudonyms before anything is written; the rows set
         aside come back with the file's own ids. ``filename`` is kept only as a safe label and
-        ``uploader`` only when it is a signed-in e-mail (else ``local``): see names.py."""
+        ``uploader`` only when it is a signed-in e-mail (else ``local``): see names.py.
+        ``expected_version``: the ``content_version`` of the preview the user saw; when the
+        store has changed since, StoreError and nothing is written."""
         keys = self.keys()
         hashed, back = pseudonymise_upload(validated, keys.id_key)
         label = safe_file_label(filename)
@@ -100,8 +105,25 @@ class Store:
             replace=replace,
             anchor_key=keys.anchor_key,
             before_commit=self.before_commit,
+            expected_version=expected_version,
         )
         return for_uploader(result, back, filename, label)
+
+    def preview(self, validated: object, *, filename: str, content_hash: str) -> CommitPreview:
+        """What ``commit`` would do with this upload now, writing nothing (see preview.py): the
+        counts for keeping or replacing stored scores, the conflicting rows with the stored and
+        the new score, the rows set aside, and ids that look like a different patient. Rows
+        come back with the file's own ids (suspects also with the store's pseudonym)."""
+        keys = self.keys()
+        hashed, back = pseudonymise_upload(validated, keys.id_key)
+        result = preview_commit(
+            self.engine,
+            hashed,
+            filename=safe_file_label(filename),
+            content_hash=content_hash,
+            anchor_key=keys.anchor_key,
+        )
+        return with_file_ids(result, back, filename)
 
     def undo(
         self,
@@ -163,6 +185,14 @@ class Store:
         order stored; an empty conformed table when the store is empty."""
         with read_connection(self.engine) as conn:
             return reading.read_tidy(conn)
+
+    def read_baseline_months(self) -> pd.Series:
+        """Each stored patient's baseline month code (data/periods.py: days from 2000-01-01 to
+        the first of the month; index patient_id, Int64), for patients whose baseline a dated
+        upload gave; others are absent. Needs the anchor key (StoreError without it)."""
+        key = self.keys().anchor_key
+        with read_connection(self.engine) as conn:
+            return periods.read(conn, key)
 
     def is_empty(self) -> bool:
         """True when no assessment is stored (the dashboard then shows the demo cohort)."""

@@ -221,6 +221,17 @@ upload_patients = Table(
 )
 Index("ix_upload_patients_patient", upload_patients.c.patient_id)
 
+#: Each committed upload's baseline month per patient whose file dated the baseline row: months
+#: since January 2000 plus a keyed per-patient shift (periods.py), never a date or a day.
+upload_periods = Table(
+    "upload_periods",
+    metadata,
+    Column("upload_id", Integer, ForeignKey("uploads.id"), primary_key=True),
+    Column("patient_id", Text, primary_key=True),
+    Column("month_masked", Integer, nullable=False),
+)
+Index("ix_upload_periods_patient", upload_periods.c.patient_id)
+
 schema_version = Table(
     "schema_version",
     metadata,

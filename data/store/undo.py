@@ -107,6 +107,7 @@ def undo(
         )
         change = rederive(conn, patients, upload_id)
         delete_where_in(conn, "upload_patients", "upload_id", [upload_id])
+        delete_where_in(conn, "upload_periods", "upload_id", [upload_id])
         bulk.audit(
             conn,
             [

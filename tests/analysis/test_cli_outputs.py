@@ -283,7 +283,7 @@ def test_ingest_writes_rejects_and_set_aside_where_asked(tmp_path, capsys, db):
     later = tmp_path / "april.csv"
     later.write_text(HEADER + "P1,weekly,PHQ-9,1,7,12\nP1,weekly,PHQ-9,2,14,10\n")
     code, out, _ = run(capsys, "ingest", later, "--db", db, "--set-aside", tmp_path / "a.csv")
-    assert code == 0 and "1 rows set aside" in out
+    assert code == 0 and "1 row set aside" in out
     assert "conflict" in (tmp_path / "a.csv").read_text("utf-8-sig")
     assert leftovers(tmp_path) == [] and _uploads(db) == 2
 

@@ -35,17 +35,18 @@ def test_ingest_commits_then_same_file_is_a_no_op(tmp_path, db, capsys):
     assert code == 0 and "wide.csv" in out and out.count("wide.csv") == 1
 
 
-def test_conflicting_rows_are_set_aside_and_written_beside(tmp_path, db, capsys):
+def test_conflicting_rows_are_set_aside_and_written_to_the_rejects_dir(tmp_path, db, capsys):
     first = tmp_path / "march.csv"
     second = tmp_path / "april.csv"
     header = "patient_id,protocol,instrument,session,day,score\n"
     first.write_text(header + "P1,weekly,PHQ-9,0,0,20\nP1,weekly,PHQ-9,1,7,15\n")
     second.write_text(header + "P1,weekly,PHQ-9,1,7,12\nP1,weekly,PHQ-9,2,14,10\n")
     assert run(capsys, "ingest", first, "--db", db)[0] == 0
-    code, out, _ = run(capsys, "ingest", second, "--db", db)
+    code, out, _ = run(capsys, "ingest", second, "--db", db, "--rejects-dir", tmp_path / "r")
     assert code == 0 and "1 new assessment" in out
-    beside = tmp_path / "april.set-aside.csv"
-    aside = pd.read_csv(beside)
+    (written,) = (tmp_path / "r").glob("april-*.set-aside.csv")
+    assert f"1 row set aside (not stored), written to {written}" in out
+    aside = pd.read_csv(written)
     assert aside[["session", "score", "stored_score", "kind"]].values.tolist() == [
         [1, 12.0, 15.0, "conflict"]
     ]
@@ -75,9 +76,11 @@ def test_ingest_of_an_unusable_file_stores_nothing(tmp_path, db, capsys):
 def test_every_row_rejected_exits_2_and_writes_rejects(tmp_path, db, capsys):
     bad = tmp_path / "scores.csv"
     bad.write_text("patient_id,protocol,instrument,session,day,score\nP1,weekly,PHQ-9,0,0,28\n")
-    code, _, err = run(capsys, "ingest", bad, "--db", db)
+    code, _, err = run(capsys, "ingest", bad, "--db", db, "--rejects-dir", tmp_path / "r")
     assert code == 2 and "nothing was stored" in err
-    rejects = pd.read_csv(tmp_path / "scores.rejects.csv")
+    (written,) = (tmp_path / "r").glob("scores-*.rejects.csv")
+    assert str(written) in err
+    rejects = pd.read_csv(written)
     assert rejects["row"].tolist() == [2] and "outside" in rejects["reason"].iloc[0]
 
 

@@ -14,7 +14,6 @@ import csv
 import datetime as dt
 import io
 import re
-import shutil
 import tomllib
 import unicodedata
 from pathlib import Path
@@ -113,7 +112,7 @@ def upload(tmp_path_factory):
     out.mkdir()
     commands = [
         ["validate", first, "--rejects", out / "validate_rejects.csv"],
-        ["ingest", first, "--db", db],
+        ["ingest", first, "--db", db, "--rejects", out / "ingest_rejects.csv"],
         ["ingest", second, "--db", db, "--set-aside", out / "april_set_aside.csv"],
         ["summary", first, "--format", "csv", "--out", out / "summary_file.csv", *FAST],
         ["summary", "--db", db, "--format", "csv", "--out", out / "summary_db.csv", *FAST],
@@ -122,7 +121,6 @@ def upload(tmp_path_factory):
         ["demo", "--patients", "20", "--out", out / "demo.csv"],
     ]
     codes = [main([str(a) for a in argv]) for argv in commands]
-    shutil.copy(folder / "march.rejects.csv", out / "ingest_rejects.csv")
     return {"folder": folder, "first": first, "second": second, "db": db, "out": out,
             "codes": codes}  # fmt: skip
 
@@ -159,9 +157,10 @@ def test_every_dashboard_download_is_formula_safe(upload):
     store.commit(checked, filename="march.csv", content_hash=content_hash(first_bytes))
     second_bytes = upload["second"].read_bytes()
     again = load_export(second_bytes, filename="april.csv", registry=registry)
+    seen = store.preview(again, filename="april.csv", content_hash=content_hash(second_bytes))
     result = store.commit(again, filename="april.csv", content_hash=content_hash(second_bytes))
     store.record_download("local", "=cmd|' /C calc'!A0", 1)
-    assert len(checked.rejects) and len(result.set_aside)
+    assert len(checked.rejects) and len(result.set_aside) and len(seen.set_aside)
 
     tidy = store.read_tidy()
     fig = compute_figures(tidy, registry, ClaimsConfig(), n_boot=20, models=False)
@@ -170,6 +169,7 @@ def test_every_dashboard_download_is_formula_safe(upload):
     csvs = {
         "rejects": payloads.rejects_csv(checked),
         "set aside": payloads.set_aside_csv(result),
+        "before commit": payloads.rows_csv(seen.set_aside),
         "audit log": payloads.audit_log_csv(store),
         "audit events": payloads.audit_events_csv(store),
         "assessments": payloads.assessments_csv(tidy),

@@ -38,11 +38,13 @@ ALL, STAFF = {"owner", "clinician", "researcher"}, {"owner", "clinician"}
 PAGES = {"overview": ("Overview", "Overview", ALL), "claims": ("Claims", "Claims", ALL),
          "trajectories": ("Trajectories", "Trajectories", ALL),
          "outcomes": ("Outcomes", "Outcomes", ALL), "safety": ("Safety", "Safety", ALL),
+         "compare": ("Sites & clinicians", "Sites & clinicians", ALL),
          "patient": ("Patient", "Patient", STAFF),
          "upload": ("Upload an outcomes export", "Upload", STAFF),
          "uploads": ("Uploads history", "Uploads history", STAFF),
          "downloads": ("Downloads", "Downloads", ALL),
-         "settings": ("Settings", "Settings", {"owner"})}  # fmt: skip
+         "settings": ("Settings", "Settings", {"owner"}),
+         "help": ("Help: what each figure means", "Help: what each figure means", ALL)}  # fmt: skip
 PATIENT_ID = re.compile(r"\bD\d{4}\b")  # the demo cohort's and wide.csv's pseudonymous ids
 
 

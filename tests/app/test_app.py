@@ -13,9 +13,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis.claims_config import ClaimsConfig
-from analysis.figures import fast_figures
+from analysis.figures import fast_figures, with_slow_figures
 from analysis.research import research_tables
 from dashboard.claims_view import SHORT_NAMES
+from dashboard.safe_text import md_escape
 from data.demo import DEFAULT_N_PATIENTS, DEFAULT_SEED, generate_demo
 from data.instruments import default_registry
 
@@ -26,11 +27,13 @@ PAGES = {
     "trajectories": "Trajectories",
     "outcomes": "Outcomes",
     "safety": "Safety",
+    "compare": "Sites & clinicians",
     "patient": "Patient",
     "upload": "Upload an outcomes export",
     "uploads": "Uploads history",
     "downloads": "Downloads",
     "settings": "Settings",
+    "help": "Help: what each figure means",
 }
 
 
@@ -234,8 +237,9 @@ def test_overview_scorecard_has_a_row_per_claim():
 
 
 def test_downloads_list_every_researcher_table():
-    fig = _demo_figures()
-    titles = [t.title for t in research_tables(generate_demo(), fig, default_registry())]
+    tidy, reg = generate_demo(), default_registry()
+    fig = with_slow_figures(_demo_figures(), tidy, reg, n_boot=20)  # included by default
+    titles = [md_escape(t.title) for t in research_tables(tidy, fig, reg)]  # as shown
     at = _app()
     at.switch_page("app_pages/downloads.py").run()
     _no_exception(at)
@@ -248,11 +252,16 @@ def test_downloads_list_every_researcher_table():
     assert labels.count("CSV") == len(titles)
 
 
-def test_slow_figures_added_on_request():
+def test_slow_figures_included_by_default_and_skipped_on_request():
     at = _app()
     at.switch_page("app_pages/downloads.py").run()
-    at.button(key="dl_slow").click().run()
     _no_exception(at)
     assert any(m.value.startswith("**Included:** BCa bootstrap") for m in at.markdown)
     titles = [m.value for m in at.markdown if m.value.startswith("**Growth models")]
-    assert titles  # the growth-model table joins the downloads
+    assert titles  # the growth-model table is among the downloads
+    at.toggle(key="dl_skip_slow").set_value(True).run()
+    _no_exception(at)
+    assert any(
+        m.value.startswith("**Bootstrap CIs and growth models left out") for m in at.markdown
+    )
+    assert not [m.value for m in at.markdown if m.value.startswith("**Growth models")]

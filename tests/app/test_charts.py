@@ -15,6 +15,7 @@ from dashboard import charts
 from dashboard.chart_style import (
     OKABE_ITO,
     PALETTE,
+    REFERENCE,
     is_empty_figure,
     protocol_colours,
     rgba,
@@ -201,7 +202,7 @@ def test_every_chart_has_title_and_axis_titles_with_units(name):
 @pytest.mark.parametrize("name", sorted(BUILT))
 def test_every_trace_colour_comes_from_the_palette(name):
     fig = BUILT[name]()
-    allowed = {c.upper() for c in PALETTE}
+    allowed = {c.upper() for c in (*PALETTE, REFERENCE)}  # REFERENCE: the grey reference lines
     for trace in fig.data:
         role = trace.meta.get("role") if isinstance(trace.meta, dict) else None
         if role in ("ci", "ci_lo", "ci_hi", "band", "individual", "rate_label"):
@@ -248,7 +249,9 @@ def test_trajectory_band_equals_input_ci():
 
 def test_trajectory_writes_n_under_every_point():
     fig = BUILT["trajectory_session"]()
-    texts = [a.text for a in fig.layout.annotations]
+    # the n rows are lines of the x tick labels, one per protocol ("–": not assessed there)
+    rows = [label.split("<br>")[1:] for label in fig.layout.xaxis.labelalias.values()]
+    texts = {n for row in rows for n in row}
     for n in SESSION_POINTS["n"]:
         assert str(n) in texts
     hover = _traces(fig, "mean")[0].hovertemplate
@@ -265,7 +268,8 @@ def test_trajectory_severity_bands_come_from_the_registry():
 
 def test_trajectory_day_bins_evenly_spaced_and_labelled():
     fig = BUILT["trajectory_day"]()
-    assert list(fig.layout.xaxis.ticktext) == ["0", "1–3", "8–14"]
+    alias = fig.layout.xaxis.labelalias
+    assert [alias[k].split("<br>")[0] for k in ("0", "1", "2")] == ["0", "1–3", "8–14"]
     intensive, weekly = _traces(fig, "mean")
     assert list(intensive.x) == [0, 1] and list(weekly.x) == [0, 2]
 
@@ -318,11 +322,13 @@ def test_km_censor_ticks_where_patients_were_censored():
 def test_km_numbers_at_risk_under_the_axis():
     fig = charts.km_chart(CURVES)
     texts = [a.text for a in fig.layout.annotations]
-    assert "at risk intensive" in texts and "at risk weekly" in texts
-    # at day 0 everyone is at risk; after the last time nobody is
-    ticks = list(fig.layout.xaxis.tickvals)
-    assert ticks[0] == 0 and ticks[-1] >= 9
-    assert "10" in texts and "8" in texts and "0" in texts
+    assert any(t.endswith("at risk intensive") for t in texts)
+    assert any(t.endswith("at risk weekly") for t in texts)
+    # at day 0 everyone is at risk; after the last time nobody is (a row per protocol)
+    alias = fig.layout.xaxis.labelalias
+    assert alias["0"] == "0<br>10<br>8"
+    last = max(alias, key=float)
+    assert float(last) >= 9 and alias[last].endswith("<br>0<br>0")
 
 
 def test_forest_error_bars_equal_input_and_zero_line():

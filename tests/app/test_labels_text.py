@@ -245,11 +245,17 @@ def _check(at: AppTest) -> list[str]:
     return texts
 
 
-@pytest.mark.parametrize("page", ["overview", "claims", "trajectories", "safety", "patient"])
+@pytest.mark.parametrize(
+    "page", ["overview", "claims", "trajectories", "safety", "patient", "compare"]
+)
 def test_pages_show_markup_labels_as_text(store_url, page):
-    texts = _check(_page(page))
+    at = _page(page)
+    texts = _check(at)
     if page == "overview":
         assert f"{md_escape(IMAGE.capitalize())} protocol" in texts
+    if page == "compare":  # the site labels are dots' labels in the funnel plot, as written
+        marks = [t for s in _plotly_specs(at) for t in s["data"] if t.get("mode") == "markers+text"]
+        assert {plot_text(RED), plot_text(IMG_TAG)} <= {x for t in marks for x in t["text"]}
 
 
 OUTCOME_TABS = ["Rates", "Inclusion funnel", "Jacobson plot", "Waterfall", "Time to improvement",

@@ -23,7 +23,7 @@ from data.demo import generate_demo
 from data.headers import parse_target
 from data.ingest import load_export
 from data.instruments import default_registry
-from data.readers import detect_mapping
+from data.readers import NOT_USED, detect_mapping
 from data.store import content_hash, open_store
 from tests.analysis.handmade import make_tidy
 
@@ -102,10 +102,14 @@ def test_file_columns_detect_what_the_reader_detects():
 
 
 def test_unchanged_mapping_is_left_to_the_reader():
-    detected = {"Client ID": "patient_id", "Notes": None}
+    detected = {"Client ID": "patient_id", "Score": "score"}
     assert upload_flow.changed_mapping(detected, dict(detected)) is None
-    chosen = {"Client ID": "patient_id", "Notes": "site"}
+    chosen = {"Client ID": "patient_id", "Score": "site"}
     assert upload_flow.changed_mapping(detected, chosen) == chosen
+    # a column left at "(not used)" is sent so that the reader leaves it out unread (issue 12)
+    with_notes = {"Client ID": "patient_id", "Notes": None}
+    sent = upload_flow.changed_mapping(with_notes, dict(with_notes))
+    assert sent == {"Client ID": "patient_id", "Notes": NOT_USED}
 
 
 def test_commit_changes_account_for_every_row(tmp_path):

@@ -45,13 +45,14 @@ PAGES = {
     "trajectories": ("trajectories", "Trajectories", "Matched-day comparison"),
     "outcomes": ("outcomes", "Outcomes", "Inclusion funnel"),
     "safety": ("safety", "Safety", "Item 9 is not a risk assessment"),
+    "compare": ("compare", "Sites & clinicians", "Case-mix-adjusted outcome"),
     "patient": ("patient", "Patient", "Pseudonymous patient id"),
     "upload": ("upload", "Upload", "Upload an outcomes export"),
     "uploads": ("uploads", "Uploads history", "Every export committed to the outcome store"),
     "downloads": ("downloads", "Downloads", "All tables (XLSX)"),
     "settings": ("settings", "Settings", "Practice instruments file"),
 }
-EVERYONE = {"overview", "claims", "trajectories", "outcomes", "safety", "downloads"}
+EVERYONE = {"overview", "claims", "trajectories", "outcomes", "safety", "compare", "downloads"}
 ALLOWED = {
     "owner": set(key for key, _, _ in PAGES.values()),
     "clinician": EVERYONE | {"patient", "upload", "uploads"},
@@ -64,6 +65,8 @@ EMAIL = {
     "unknown": "mallory@example.net",
     "wildcard": "dave@clinic.example",  # a clinician through "*@clinic.example"
 }
+#: The Help page: every role sees it (its access is tested in tests/data and tests/app).
+HELP_TITLE = "Help: what each figure means"
 NO_ACCESS = "You have no access to this practice's data; ask its owner."
 DEMO_BANNER = "Synthetic demo data"
 #: The demo cohort's pseudonymous patient ids are D0001 … D0300; the uploads below use B…/A….
@@ -264,7 +267,7 @@ def test_navigation_lists_the_role_pages_only(as_role, auth_url, role):
     b.page.get_by_text("Claims scorecard").first.wait_for(timeout=TIMEOUT)
     _settle(b.page)
     titles = {title for _, (key, title, _) in PAGES.items() if key in ALLOWED[role]}
-    assert set(_nav_titles(b.page)) == titles
+    assert set(_nav_titles(b.page)) == titles | {HELP_TITLE}  # Help is open to every role
 
 
 def test_a_whole_domain_in_the_roles_file_makes_a_clinician(browser, provider, auth_url):

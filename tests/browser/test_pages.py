@@ -147,7 +147,7 @@ def test_upload_shows_the_validation_report(page, app_url, tmp_path):
     page.get_by_role("button", name="Download the 2 rows set aside (CSV)").wait_for(timeout=60_000)
     wait_for_run(page, timeout=60_000)
     body = page.inner_text("body")
-    assert "Rows set aside" in body and "row 3, column score" in body
+    assert "Rows set aside" in body and "column score · 1 row (row 3)" in body
     _shot(page, "upload_report")
     assert page.locator('[data-testid="stException"]').count() == 0
 

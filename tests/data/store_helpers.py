@@ -25,6 +25,7 @@ TABLES = (
     "patient_anchors",
     "anchor_changes",
     "upload_patients",
+    "upload_periods",
 )
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]

@@ -184,11 +184,13 @@ TABLE = {  # page: (owner, clinician, researcher), as in docs/access.md
     "trajectories": (True, True, True),
     "outcomes": (True, True, True),
     "safety": (True, True, True),
+    "compare": (True, True, True),
     "patient": (True, True, False),
     "upload": (True, True, False),
     "uploads": (True, True, False),
     "downloads": (True, True, True),
     "settings": (True, False, False),
+    "help": (True, True, True),
 }
 
 

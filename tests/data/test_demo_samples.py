@@ -10,7 +10,7 @@ import pytest
 
 from data.demo import generate_demo
 from data.instruments import default_registry
-from data.samples import SAMPLE_FILES, SAMPLES_DIR, SAMPLES_SEED, write_samples
+from data.samples import SAMPLE_FILES, SAMPLES_DIR, SAMPLES_SEED, sample_ids, write_samples
 from data.schema import conform
 
 
@@ -84,6 +84,7 @@ def test_item_samples_sum_within_item_ranges():
 
 def test_wide_totals_equal_the_cohort_and_blank_where_not_assessed():
     cohort = generate_demo(30, seed=SAMPLES_SEED + 2)
+    cohort["patient_id"] = sample_ids(cohort["patient_id"], 2)
     wide = _read("wide.csv")
     assert len(wide) == len(cohort.drop_duplicates(["patient_id", "day"]))
     assert wide["PCL5 Total"].isna().any() and wide["Session"].isna().any()  # follow-ups
@@ -132,3 +133,22 @@ def test_xlsx_has_scores_and_notes_sheets():
     assert {r[1] for r in rows[1:]} == {"Retreat", "Standard weekly"}
     notes = list(book["Notes"].iter_rows(values_only=True))
     assert len(notes) == 1 and "Synthetic" in notes[0][0]
+
+
+def _sample_ids(name: str) -> set[str]:
+    if name.endswith(".xlsx"):
+        book = openpyxl.load_workbook(SAMPLES_DIR / name, read_only=True)
+        return {str(r[0]) for r in list(book["Scores"].iter_rows(values_only=True))[1:]}
+    sep = ";" if name == "semicolon.csv" else ","
+    return set(_read(name, sep=sep).iloc[:, 0].astype(str))
+
+
+def test_no_two_samples_share_a_patient_id():
+    """Issue 12: the samples are different patients, so uploading two of them into one store
+    must not merge unrelated patients under one id."""
+    ids = {name: _sample_ids(name) for name in SAMPLE_FILES}
+    for i, a in enumerate(SAMPLE_FILES):
+        for b in SAMPLE_FILES[i + 1 :]:
+            assert not ids[a] & ids[b], (a, b)
+    assert {"D0001", "D0300"} <= ids["demo_cohort.csv"]
+    assert min(ids["wide.csv"]) == "D2001" and min(ids["export.xlsx"]) == "D6001"

@@ -184,6 +184,7 @@ def _version_3_store(url: str) -> None:
         # ... and of what later versions added (version 5: what each upload brought).
         conn.execute(text("DROP TABLE upload_patients"))
         conn.execute(text("DROP TABLE frozen_settings"))  # version 7
+        conn.execute(text("DROP TABLE upload_periods"))  # version 8
         conn.execute(text("ALTER TABLE uploads DROP COLUMN replace_conflicts"))
         conn.execute(text("DELETE FROM schema_version WHERE version > 3"))
     engine.dispose()
@@ -317,7 +318,7 @@ def test_dashboard_download_callback_history_and_events_tables(monkeypatch, stor
     assert got == [[BEA, "reliefcheck_outcomes.csv", 7]]
     shown = audit.with_undone_by(history_table(store.uploads()), store.uploads())
     got = shown[["upload", "uploaded by", "undone by"]].astype(object).values.tolist()
-    assert got == [[2, "local", ANN], [1, ANN, pd.NA]]
+    assert got == [[2, "local", ANN], [1, ANN, ""]]  # blank, never "None", when not undone
     table = audit.events_table(store.list_audit())
     assert list(table.columns) == list(audit.EVENT_HEADINGS.values())
     assert table["what happened"].tolist() == ["download", "undo", "commit", "commit"]

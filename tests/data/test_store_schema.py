@@ -7,7 +7,16 @@ import pandas as pd
 import pytest
 
 from data.store import StoreError, content_hash, open_store
-from tests.data.store_helpers import BACKENDS, canonical, keys, remember, row, store_url, validated
+from tests.data.store_helpers import (
+    BACKENDS,
+    canonical,
+    keys,
+    pid,
+    remember,
+    row,
+    store_url,
+    validated,
+)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -23,6 +32,7 @@ def test_migrations_from_empty_and_from_version_1_reach_the_same_schema(url, tmp
     from data.store.migrations import migrate
     from data.store.tables import metadata
 
+    pid("p1")  # the row below is stored under its clinic id; read back as its pseudonym
     engine = make_engine(normalise_url(url))
     assert migrate(engine, target=1) == 1
     with engine.begin() as conn:  # a version-1 store holding one assessment
