@@ -23,8 +23,29 @@ from analysis.cli_outfiles import (
     write_stdout,
 )
 from data.errors import ReliefCheckError, UnusableFileError
+from data.plurals import count_of
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_UNUSABLE = 0, 1, 2
+
+
+def skipped_columns(args: argparse.Namespace) -> dict[str, str] | None:
+    """The column mapping of ``--skip-column HEADER`` (repeatable): those columns are left out
+    unread, before any check looks at their values (``data.readers.NOT_USED``)."""
+    from data.readers import NOT_USED
+
+    headers = getattr(args, "skip_column", None) or []
+    return {h: NOT_USED for h in headers} or None
+
+
+def skip_column_option(p: argparse.ArgumentParser) -> None:
+    """``--skip-column HEADER``: for a file refused for a column it does not need."""
+    p.add_argument(
+        "--skip-column",
+        action="append",
+        metavar="HEADER",
+        help="leave this column of the file out unread, e.g. a column of names that made the "
+        "file refused (repeat for more columns)",
+    )
 
 
 def _registry(args: argparse.Namespace):
@@ -56,6 +77,7 @@ def _validate(args: argparse.Namespace, path: Path, rejects: PendingOutput | Non
             path,
             filename=path.name,
             registry=_registry(args),
+            mapping=skipped_columns(args),
             sheet=args.sheet,
             default_protocol=args.protocol,
         )
@@ -181,11 +203,13 @@ def _load_tidy(args: argparse.Namespace, registry):
         path,
         filename=path.name,
         registry=registry,
+        mapping=skipped_columns(args),
         default_protocol=getattr(args, "protocol", None),
     )
     if v.errors:
         print(
-            f"{path.name}: {len(v.rejects)} rows rejected and left out; run 'validate' for the list.",
+            f"{path.name}: {count_of(len(v.rejects), 'row')} rejected and left out; run "
+            "'validate' for the list.",
             file=sys.stderr,
         )
     if v.tidy.empty:
@@ -400,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--rejects", metavar="PATH", help="write the rejected rows to this CSV")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    skip_column_option(p)
     instruments_option(p)
 
     def analysis_options(p: argparse.ArgumentParser) -> None:
@@ -412,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=20130101, help="bootstrap seed")
         p.add_argument("--no-models", action="store_true", help="skip the growth models")
         p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+        skip_column_option(p)
         p.add_argument(
             "--period",
             metavar="FROM[:TO]",

@@ -116,7 +116,7 @@ def _rows(count: int, what: str) -> str:
 
 
 def _ingest(args: argparse.Namespace, path: Path, out: Outputs) -> int:
-    from analysis.cli import _registry
+    from analysis.cli import _registry, skipped_columns
     from analysis.export import safe_csv_bytes
     from data.ingest import load_export
     from data.store import content_hash
@@ -126,7 +126,11 @@ def _ingest(args: argparse.Namespace, path: Path, out: Outputs) -> int:
     except OSError as exc:
         raise ReliefCheckError(f"Cannot read {path} ({exc.strerror}). Check the path.") from None
     v = load_export(
-        data, filename=path.name, registry=_registry(args), default_protocol=args.protocol
+        data,
+        filename=path.name,
+        registry=_registry(args),
+        mapping=skipped_columns(args),
+        default_protocol=args.protocol,
     )
     if len(v.rejects):
         out.rejects.write(safe_csv_bytes(v.rejects))  # before the commit: a failure changes nothing
@@ -238,6 +242,7 @@ def cmd_freeze(args: argparse.Namespace) -> int:
 
 def add_store_commands(add, instruments_option) -> None:
     """Register ingest, uploads and undo on the main parser (see analysis/cli.py)."""
+    from analysis.cli import skip_column_option
 
     def db_option(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -256,6 +261,7 @@ def add_store_commands(add, instruments_option) -> None:
     p.add_argument(
         "--protocol", help="protocol for every row, when the file has no protocol column"
     )
+    skip_column_option(p)
     p.add_argument(
         "--rejects-dir",
         metavar="DIR",

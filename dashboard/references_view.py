@@ -103,6 +103,15 @@ def _rows(refs: pd.DataFrame, instrument: str | None, claims: Iterable[str] | No
     return refs[keep]
 
 
+def _label_positions(slot: pd.Series, x: pd.Series, middle: float) -> list[str]:
+    """Where each reference's label sits: above or below its tick by turns (``slot``), and
+    running away from the nearer edge (rightwards left of ``middle``), so that on a narrow
+    screen a label neither runs off the plot nor over the row names."""
+    vertical = np.where(slot.to_numpy() % 2 == 0, "top", "bottom")
+    side = np.where(x.to_numpy(dtype=float) < middle, "right", "left")
+    return [f"{v} {h}" for v, h in zip(vertical, side, strict=True)]
+
+
 def references_chart(
     refs: pd.DataFrame,
     instrument: str,
@@ -159,6 +168,8 @@ def references_chart(
     )  # fmt: skip
     # two references on one row take turns above and below it, so their labels do not collide
     rows = rows.assign(_slot=rows.sort_values("reference_value").groupby("row_label").cumcount())
+    values = rows["reference_value"].to_numpy(dtype=float)
+    middle = 50.0 if unit == "%" else float(np.nanmin(values) + np.nanmax(values)) / 2
     for group, part in rows.groupby("reference_group", sort=False):
         colour = GROUP_COLOURS.get(str(group), OKABE_ITO["black"])
         labels_text = plot_texts(part["reference_label"])
@@ -169,7 +180,8 @@ def references_chart(
                 mode="markers+text", name=plot_text(_group(group)),
                 marker={"color": colour, "size": 26, "symbol": "line-ns", "line": {"width": 3, "color": colour}},
                 text=labels_text, textfont={"size": 10, "color": colour},
-                textposition=np.where(part["_slot"] % 2 == 0, "top center", "bottom center").tolist(),
+                textposition=_label_positions(part["_slot"], part["reference_value"], middle),
+                cliponaxis=False,
                 customdata=np.c_[labels_text, plot_texts(part["comparable"])],
                 hovertemplate="<b>%{customdata[0]}</b>: %{x}<br>%{customdata[1]}<extra>"
                 + plot_text(str(group)) + "</extra>",

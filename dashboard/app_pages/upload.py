@@ -315,8 +315,9 @@ st.markdown(
     f"{n_patients:,} patients) in one step: all of them, or, if anything goes wrong, none. An "
     "upload can be undone from the history."
     + (
-        f" The {len(checked.rejects):,} rows set aside are not stored."
-        if len(checked.rejects)
+        f" The {count_of(aside, 'row')} of the file set aside by the checks "
+        f"{'is' if aside == 1 else 'are'} not stored."
+        if (aside := validation_view.validated_counts(checked).set_aside)
         else ""
     )
 )

@@ -60,17 +60,22 @@ def commit_message(
     if counts["n_unaligned"]:
         parts.append(
             f"{_n(counts['n_unaligned'], 'row')} could not be lined up with the patient's stored "
-            "days and were set aside (see the reasons listed)."
+            f"days and {'was' if counts['n_unaligned'] == 1 else 'were'} set aside (see the "
+            "reasons listed)."
         )
     if counts["n_file_clashes"]:
         parts.append(
-            f"{_n(counts['n_file_clashes'], 'row')} of the file give different scores for the "
-            "same assessment and were set aside."
+            f"{_n(counts['n_file_clashes'], 'row')} of the file "
+            + (
+                "gives another score than a second row for the same assessment and was set aside."
+                if counts["n_file_clashes"] == 1
+                else "give different scores for the same assessment and were set aside."
+            )
         )
     if counts["n_duplicates_in_file"]:
         parts.append(
             f"{_n(counts['n_duplicates_in_file'], 'row')} repeated another row of the file "
-            "exactly and counted once."
+            f"exactly and {'was' if counts['n_duplicates_in_file'] == 1 else 'were'} counted once."
         )
     if base["n_rejected"]:
         parts.append(f"{_n(base['n_rejected'], 'row')} had been rejected by validation.")

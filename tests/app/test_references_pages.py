@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -56,3 +57,12 @@ def test_claims_page_shows_each_reference_under_its_verdict(at):
     for b in default_benchmarks().for_instrument("PHQ-9"):
         if "large-improvement" in b.claims:
             assert md_escape(b.citation.short) in captions, b.id
+
+
+def test_reference_labels_run_away_from_the_nearer_edge():
+    """A label left of the middle runs rightwards and one right of it leftwards (so neither
+    leaves a narrow plot); two on one row take turns above and below."""
+    from dashboard.references_view import _label_positions
+
+    got = _label_positions(pd.Series([0, 1, 0]), pd.Series([10.0, 90.0, 50.0]), 50.0)
+    assert got == ["top right", "bottom left", "top left"]

@@ -29,8 +29,9 @@ SCORECARD_END = """() => {
     t.scrollLeft = t.scrollWidth;
     const last = [...t.querySelectorAll('th')].pop().getBoundingClientRect();
     const box = t.getBoundingClientRect();
+    const first = t.querySelector('td').getBoundingClientRect();
     return {lastRight: last.right, boxRight: box.right, lastLeft: last.left, boxLeft: box.left,
-            viewport: window.innerWidth};
+            firstLeft: first.left, viewport: window.innerWidth};
 }"""
 #: Tops of the first row of Overview cards, in order.
 CARD_TOPS = """() => [...document.querySelectorAll(
@@ -112,6 +113,7 @@ def test_overview_and_trajectories_fit_the_width(browser, layout_url, shots, wid
         end = page.evaluate(SCORECARD_END)
         assert end["lastRight"] <= end["boxRight"] + 1 and end["boxRight"] <= width
         assert end["lastLeft"] >= end["boxLeft"] - 1
+        assert abs(end["firstLeft"] - end["boxLeft"]) <= 1  # the claim names stay in view
         _shot(page, shots / f"overview_{width}.png", width)
 
         _open(page, f"{layout_url}/trajectories", "Matched-day comparison")
