@@ -131,6 +131,24 @@ def wait_for_run(page, timeout: float = 30_000) -> None:
     page.wait_for_timeout(300)
 
 
+def pick_option(page, select, option: str, *, tries: int = 4) -> None:
+    """Open a select box (``select``: its locator) and click ``option``. A rerun that starts
+    while the list is open (a busy machine finishing the page) closes it again, so the box is
+    opened again until the option shows."""
+    for attempt in range(tries):
+        wait_for_run(page, timeout=60_000)
+        select.click()
+        choice = page.get_by_role("option", name=option)
+        try:
+            choice.wait_for(timeout=10_000)
+            choice.click()
+            return
+        except Exception:
+            if attempt == tries - 1:
+                raise
+            page.keyboard.press("Escape")
+
+
 def screenshot(page, name: str) -> Path:
     """Full-page screenshot into artifacts/screenshots/<name>.png."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

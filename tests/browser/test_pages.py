@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import screenshot, wait_for_run
+from tests.browser.conftest import pick_option, screenshot, wait_for_run
 
 pytestmark = pytest.mark.browser
 
@@ -104,8 +104,9 @@ def test_outcomes_tabs(page, app_url):
 def test_filter_applies_across_pages(page, app_url):
     """Choosing a protocol in the sidebar narrows the Overview to that protocol."""
     _open(page, app_url, "")
-    page.locator('[data-testid="stMultiSelect"]').filter(has_text="Protocol").click()
-    page.get_by_role("option", name="intensive").click()
+    pick_option(
+        page, page.locator('[data-testid="stMultiSelect"]').filter(has_text="Protocol"), "intensive"
+    )
     page.keyboard.press("Escape")
     page.get_by_text("Filters: protocol: intensive").wait_for(timeout=60_000)
     page.get_by_text("Weekly protocol").wait_for(state="detached", timeout=60_000)
