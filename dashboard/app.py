@@ -90,14 +90,22 @@ state.banner(ref)
 # Server time of this run, for the speed benchmark. It goes into a dict kept in session state:
 # a page that stops early (st.stop) ends the run before a new session-state value would stick.
 timing = st.session_state.setdefault(state.RUN_MS_KEY, {})
-try:
-    page.run()
-finally:
+
+
+def _show_stamp() -> None:
     stamp = state.settings_stamp()
     stamp_slot.caption(
         ("⚠ " if stamp.warns else "") + md_escape(stamp.text()),
         help="The claim settings every verdict used, and whether they are the ones the practice "
         "froze before its data arrived (Claims page).",
     )
+
+
+_show_stamp()  # a page that stops early (st.stop) ends the run: nothing is drawn after it
+try:
+    page.run()
+finally:
+    # Timing first: after a page's st.stop() every further Streamlit call ends the run.
     timing["ms"] = 1000 * (time.perf_counter() - _started)
     timing["cpu_ms"] = 1000 * (time.thread_time() - _cpu_started)  # this run's own CPU time
+    _show_stamp()  # again, as the page left the settings (the Claims page may change them)

@@ -86,3 +86,11 @@ def test_the_frozen_settings_are_the_ones_a_session_starts_with(store_url):
     assert at.slider(key="claims_large_share").value == 60
     assert at.number_input(key="claims_min_patients").value == 12
     assert _says(at, "Claim settings as pre-registered")
+
+
+def test_a_page_that_stops_early_still_shows_the_settings_stamp(store_url):
+    """The Upload page with no file stops (st.stop) before anything below it: the sidebar
+    stamp is drawn before the page runs, so it is there too."""
+    at = _run(AppTest.from_file(APP, default_timeout=120), "upload")
+    assert not at.exception
+    assert any("Claim settings" in str(c.value) for c in at.sidebar.caption)
