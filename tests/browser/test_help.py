@@ -24,6 +24,7 @@ def test_how_computed_link_opens_its_help_entry(app_url, browser):
         page.wait_for_url("**/help?topic=denominators", timeout=60_000)
         topic = page.locator(".st-key-help_topic")
         topic.get_by_text("Completers versus everyone who started").wait_for(timeout=60_000)
+        page.locator("#g-av").first.wait_for(state="attached", timeout=60_000)
         assert page.locator("#g-av").count() == 1  # every entry keeps its own anchor
     finally:
         context.close()
