@@ -92,22 +92,7 @@ class _Profile:
         n_cls = int(cls.max()) + 1
         keys = np.zeros((n_cls, 3))
         keys[cls] = zz
-        in_class = sp.csr_matrix(
-            (np.ones(n_groups), (cls, np.arange(n_groups))), shape=(n_cls, n_groups)
-        )
-        outer = np.concatenate(
-            [
-                np.einsum("ia,ib->iab", u0, u0).reshape(n_groups, -1),
-                np.einsum("ia,ib->iab", u1, u1).reshape(n_groups, -1),
-                (np.einsum("ia,ib->iab", u0, u1) + np.einsum("ia,ib->iab", u1, u0)).reshape(
-                    n_groups, -1
-                ),
-            ],
-            axis=1,
-        )
-        sums = np.asarray(in_class @ outer)
-        k = (p + 1) ** 2
-        self.p00, self.p11, self.p01 = sums[:, :k], sums[:, k : 2 * k], sums[:, 2 * k :]
+        self.p00, self.p11, self.p01 = _class_outer_sums(cls, n_cls, u0, u1)
         self.a0, self.a1, self.a2 = keys[:, 0], keys[:, 1], keys[:, 2]
         self.count = np.bincount(cls, minlength=n_cls).astype(float)
         self.n_groups = n_groups
@@ -217,6 +202,25 @@ class _Profile:
 def _blas_controller() -> ThreadpoolController:
     """The BLAS libraries numpy and scipy loaded, found once (finding them takes a while)."""
     return ThreadpoolController()
+
+
+def _class_outer_sums(
+    cls: np.ndarray, n_cls: int, u0: np.ndarray, u1: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per design class, Σ u0 u0', Σ u1 u1' and Σ (u0 u1' + u1 u0') over its patients, each
+    flattened row-major to one row per class. Built one row of the outer products at a time
+    through a sparse class-membership product, so the working memory stays one n_groups ×
+    (p+1) block instead of every patient's (p+1)² outer product; each entry is summed over the
+    patients in the same order as before, so the fits do not move by a rounding step."""
+    width = u0.shape[1]
+    in_class = sp.csr_matrix((np.ones(cls.size), (cls, np.arange(cls.size))), (n_cls, cls.size))
+    out = [np.empty((n_cls, width * width)) for _ in range(3)]
+    for a in range(width):
+        cols = slice(a * width, (a + 1) * width)
+        out[0][:, cols] = in_class @ (u0[:, a : a + 1] * u0)
+        out[1][:, cols] = in_class @ (u1[:, a : a + 1] * u1)
+        out[2][:, cols] = in_class @ (u0[:, a : a + 1] * u1 + u1[:, a : a + 1] * u0)
+    return out[0], out[1], out[2]
 
 
 def _row_classes(values: np.ndarray) -> np.ndarray:

@@ -159,12 +159,84 @@ def test_resample_memory_stays_within_budget_tracemalloc():
     budget = 20 * 2**20
     tracemalloc.start()
     try:
-        resample_moments(b, e, 300, 1, memory_budget=budget)
+        resample_moments(b, e, 300, 1, memory_budget=budget, by_pairs=False)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     # The budget covers the chunk; the rest is the data and 300 rows of results (< 1 MB).
     assert 0.5 * budget < peak < budget + 2**20
+
+
+def test_resample_by_pairs_against_counts_expanded_to_patients():
+    # The same multinomial counts per distinct pair, expanded back into a list of patients,
+    # must give the same moments as the pair path's matrix product, in any chunk size.
+    from analysis.bootstrap import resample_moments
+
+    b, e = toy_pairs(3000, seed=12)
+    pairs, counts = np.unique(np.column_stack([b, e]), axis=0, return_counts=True)
+    drawn = np.random.default_rng(4).multinomial(3000, counts / 3000, size=200)
+    expanded = [np.repeat(pairs, row, axis=0) for row in drawn]
+    expected = (
+        [x[:, 0].mean() for x in expanded],
+        [x[:, 0].var(ddof=1) for x in expanded],
+        [x[:, 1].mean() for x in expanded],
+        [x[:, 1].var(ddof=1) for x in expanded],
+    )
+    for budget in (10**9, 16 * counts.size * 7, 1):  # one chunk, chunks of 7, one at a time
+        got = resample_moments(b, e, 200, 4, memory_budget=budget, by_pairs=True)
+        for g, x in zip(got, expected, strict=True):
+            np.testing.assert_allclose(g, x, rtol=1e-10, atol=1e-12)
+
+
+def test_resample_by_pairs_has_the_bootstrap_distribution_of_the_mean():
+    # Efron & Tibshirani (1993) eq. 5.10: over all resamples the mean of x̄* is x̄ and its
+    # variance is (n − 1)/n · s²/n. 20,000 resamples put the checks well inside 5 SE.
+    from analysis.bootstrap import resample_moments
+
+    b, e = toy_pairs(4000, seed=13)
+    n, n_boot = b.size, 20000
+    for by_pairs in (True, False):
+        mean_b, var_b, mean_e, _ = resample_moments(b, e, n_boot, 6, by_pairs=by_pairs)
+        for values, boot in ((b, mean_b), (e, mean_e)):
+            target_var = (n - 1) / n * values.var(ddof=1) / n
+            assert abs(boot.mean() - values.mean()) < 5 * math.sqrt(target_var / n_boot)
+            assert boot.var(ddof=1) == pytest.approx(target_var, rel=5 * math.sqrt(2 / n_boot))
+        assert var_b.mean() == pytest.approx((n - 1) / n * b.var(ddof=1), rel=0.002)
+
+
+def test_pairs_and_patients_give_the_same_g_av_distribution_within_monte_carlo_error():
+    from analysis.bootstrap import PAIRS_PER_PATIENT_DRAW, resample_moments
+    from analysis.effects import _g_av_statistic
+
+    b, e = toy_pairs(12000, seed=14)
+    k = np.unique(np.column_stack([b, e]), axis=0).shape[0]
+    assert b.size >= PAIRS_PER_PATIENT_DRAW * k  # the default draws by pairs here
+    by_pairs = _g_av_statistic(*resample_moments(b, e, 20000, 3), b.size)
+    direct = _g_av_statistic(*resample_moments(b, e, 20000, 3, by_pairs=False), b.size)
+    assert not np.array_equal(by_pairs, direct)  # two streams
+    spread = direct.std()
+    # Each quantile's Monte-Carlo SD is under 0.02 SD of the statistic at 20,000 resamples.
+    for q in (0.025, 0.25, 0.5, 0.75, 0.975):
+        assert np.quantile(by_pairs, q) == pytest.approx(np.quantile(direct, q), abs=0.06 * spread)
+    assert by_pairs.std() == pytest.approx(spread, rel=0.04)
+    full = paired_effects(b, e, n_boot=2000, seed=3)  # the default way, end to end
+    assert full.g_av_ci[0] < full.g_av < full.g_av_ci[1]
+
+
+def test_zero_spread_by_pairs_dropped_and_counted_against_the_multinomial_draws():
+    # 2,999 identical patients and one different: a resample missing the odd one out has no
+    # spread, which happens with probability (1 − 1/3000)^3000 ≈ e⁻¹. Non-integer values make
+    # the sums of squares round to tiny non-zero numbers, so the exact check is what counts.
+    from analysis.bootstrap import resample_moments
+
+    b = np.array([0.1] * 2999 + [5.3])
+    e = np.array([0.7] * 2999 + [0.2])
+    _, var_b, _, var_e = resample_moments(b, e, 4000, 21)  # two distinct pairs: by pairs
+    drawn = np.random.default_rng(21).multinomial(3000, [2999 / 3000, 1 / 3000], size=4000)
+    missing = drawn[:, 1] == 0
+    assert 1300 < missing.sum() < 1650
+    np.testing.assert_array_equal(var_b == 0.0, missing)
+    np.testing.assert_array_equal(var_e == 0.0, missing)
 
 
 def test_jackknife_closed_form_against_leave_one_out_loop():
@@ -384,3 +456,26 @@ def test_interval_coverage_on_normal_toy_model():
     # (about 0.92 at n = 30 here), so its band is wider below.
     assert 0.90 <= hit_g / reps <= 0.975
     assert 0.93 <= hit_z / reps <= 0.97
+
+
+@pytest.mark.slow
+def test_interval_coverage_drawing_by_pairs_on_whole_number_scores():
+    # The pair way of drawing (large practices) on PHQ-9-like whole-number scores: samples of
+    # 10,000 from a population of a million, whose own d_av is the target (J ≈ 1 at this n).
+    from analysis.bootstrap import PAIRS_PER_PATIENT_DRAW
+
+    rng = np.random.default_rng(77)
+    pop_b = np.clip(np.round(rng.normal(16, 4, 10**6)), 0, 27)
+    pop_e = np.clip(np.round(0.6 * pop_b + rng.normal(2, 3, 10**6)), 0, 27)
+    delta_av = (pop_b.mean() - pop_e.mean()) / ((pop_b.std() + pop_e.std()) / 2)
+    reps, n = 200, 10000
+    hits = 0
+    for rep in range(reps):
+        pick = rng.integers(0, 10**6, n)
+        b, e = pop_b[pick], pop_e[pick]
+        pairs = np.unique(np.column_stack([b, e]), axis=0).shape[0]
+        assert n >= PAIRS_PER_PATIENT_DRAW * pairs  # drawn by pairs
+        r = paired_effects(b, e, n_boot=1000, seed=rep)
+        hits += r.g_av_ci[0] <= delta_av <= r.g_av_ci[1]
+    # Binomial SD of a coverage estimate from 200 runs is about 0.015.
+    assert 0.92 <= hits / reps <= 0.98
