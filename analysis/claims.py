@@ -12,6 +12,7 @@ from dataclasses import replace as dataclasses_replace
 
 import pandas as pd
 
+from analysis.assessments import Assessments
 from analysis.claims_config import (
     NOT_TESTABLE,
     REPORTED,
@@ -290,7 +291,7 @@ CLAIM_COLUMNS = (
 
 
 def evaluate_claims(
-    tidy: pd.DataFrame,
+    tidy: pd.DataFrame | Assessments,
     outcomes: pd.DataFrame,
     registry,
     cfg: ClaimsConfig = ClaimsConfig(),  # noqa: B008 - frozen, safe as a default
@@ -302,7 +303,8 @@ def evaluate_claims(
     """Every claim of SPEC section 6 on one dataset, with multiplicity control
     (``analysis.multiplicity``: the primary claim at α, the others Holm-adjusted).
 
-    ``outcomes`` is ``patient_outcomes(tidy, registry)``; ``safety`` a ``SafetyReport`` (computed
+    ``tidy`` is the tidy table or its ``Assessments``; ``outcomes`` is
+    ``patient_outcomes(tidy, registry)``; ``safety`` a ``SafetyReport`` (computed
     when None); ``effects`` optional ``paired_effects_by_group(..., by=["instrument"])`` rows to
     show g_av beside the large-improvement verdicts; ``benchmarks`` the published reference
     figures (``data.benchmarks``; the shipped file when None) for the regression-to-the-mean
@@ -310,6 +312,7 @@ def evaluate_claims(
     """
     from analysis.safety import safety_report
 
+    tidy = Assessments.build(tidy)  # sorted once for every claim that reads the assessments
     wanted = {*CLAIM_COLUMNS, f"sustained{cfg.lasting_window}"}
     outcomes = outcomes[[c for c in outcomes.columns if c in wanted]]
     seen = set(outcomes["instrument"].dropna().unique())

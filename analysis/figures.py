@@ -278,7 +278,7 @@ def assemble_figures(
         safety = safety_report(a, registry)
     if claims is None:
         by_ins = within_effects(paired, registry, ["instrument"], n_boot=0, ci=config.ci_level)
-        claims = evaluate_claims(a.tidy, outcomes, registry, config, safety=safety, effects=by_ins)
+        claims = evaluate_claims(a, outcomes, registry, config, safety=safety, effects=by_ins)
     comparisons, balance = _comparisons(outcomes, a, registry, config.ci_level)
     return Figures(
         outcomes=outcomes,

@@ -208,19 +208,20 @@ def _class_outer_sums(
     cls: np.ndarray, n_cls: int, u0: np.ndarray, u1: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per design class, Σ u0 u0', Σ u1 u1' and Σ (u0 u1' + u1 u0') over its patients, each
-    flattened row-major to one row per class. Built one row of the outer products at a time
-    through a sparse class-membership product, so the working memory stays one n_groups ×
-    (p+1) block instead of every patient's (p+1)² outer product; each entry is summed over the
-    patients in the same order as before, so the fits do not move by a rounding step."""
+    flattened row-major to one row per class. Each entry is a weighted count by class over one
+    product column, so the working memory stays a few n_groups-long columns instead of every
+    patient's (p+1)² outer product; the three matrices are symmetric entry by entry (the
+    products commute), so the upper triangle is summed and mirrored. The sums run over the
+    patients in order, so the fits do not move by a rounding step between versions."""
     width = u0.shape[1]
-    in_class = sp.csr_matrix((np.ones(cls.size), (cls, np.arange(cls.size))), (n_cls, cls.size))
-    out = [np.empty((n_cls, width * width)) for _ in range(3)]
+    u0, u1 = np.ascontiguousarray(u0.T), np.ascontiguousarray(u1.T)  # one row per column
+    out = [np.empty((n_cls, width, width)) for _ in range(3)]
     for a in range(width):
-        cols = slice(a * width, (a + 1) * width)
-        out[0][:, cols] = in_class @ (u0[:, a : a + 1] * u0)
-        out[1][:, cols] = in_class @ (u1[:, a : a + 1] * u1)
-        out[2][:, cols] = in_class @ (u0[:, a : a + 1] * u1 + u1[:, a : a + 1] * u0)
-    return out[0], out[1], out[2]
+        for b in range(a, width):
+            columns = (u0[a] * u0[b], u1[a] * u1[b], u0[a] * u1[b] + u1[a] * u0[b])
+            for target, column in zip(out, columns, strict=True):
+                target[:, a, b] = target[:, b, a] = np.bincount(cls, column, n_cls)
+    return out[0].reshape(n_cls, -1), out[1].reshape(n_cls, -1), out[2].reshape(n_cls, -1)
 
 
 def _row_classes(values: np.ndarray) -> np.ndarray:
