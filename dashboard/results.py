@@ -65,6 +65,13 @@ def tidy(ref: DataRef, filters: Filters) -> pd.DataFrame:
     return compute.filter_tidy(full_tidy(ref), attributes(ref), filters, positions(ref))
 
 
+@st.cache_resource(show_spinner=False, max_entries=6)
+def assessments(ref: DataRef, filters: Filters) -> Assessments:
+    """The filtered assessments sorted once (``analysis.assessments``), shared by every page's
+    analyses under these filters instead of each sorting them again (read-only)."""
+    return Assessments.build(tidy(ref, filters))
+
+
 @st.cache_resource(show_spinner=False, max_entries=16)
 def outcomes(ref: DataRef, reg_text: str | None, filters: Filters) -> pd.DataFrame:
     """Per patient × instrument outcomes under the filters (read-only)."""
@@ -72,7 +79,7 @@ def outcomes(ref: DataRef, reg_text: str | None, filters: Filters) -> pd.DataFra
     if compute.outcomes_depend_on_group(registry) and filters.active:
         # completers are judged against the whole practice's schedule, not the filtered part's
         whole = planned_last_sessions(_outcomes_all(ref, reg_text))
-        return patient_outcomes(tidy(ref, filters), registry, planned_sessions=whole)
+        return patient_outcomes(assessments(ref, filters), registry, planned_sessions=whole)
     return compute.filter_outcomes(_outcomes_all(ref, reg_text), filters, attributes(ref))
 
 
@@ -109,7 +116,7 @@ def survival(
     window = None
     if confirmed and not data.empty:
         sign = float(registry_from_text(reg_text).get(instrument).improvement(1.0, 0.0))
-        a = Assessments.build(tidy(ref, filters))
+        a = assessments(ref, filters)
         times = confirmed_times(a, mine, instrument, sign, unit=unit, protocols=None)
         data, window = in_common_window(times) if len(times) else (times, None)
         data = data[["protocol", "time", "event"]]
@@ -135,7 +142,7 @@ def funnel(ref: DataRef, reg_text: str | None, filters: Filters) -> pd.DataFrame
     t = tidy(ref, filters)
     if t.empty:
         return pd.DataFrame()
-    return inclusion_funnel(t, outcomes(ref, reg_text, filters))
+    return inclusion_funnel(assessments(ref, filters), outcomes(ref, reg_text, filters))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -184,7 +191,8 @@ def trajectory(ref: DataRef, filters: Filters, x: str) -> pd.DataFrame:
     t = tidy(ref, filters)
     if t.empty:
         return pd.DataFrame()
-    return by_session(t) if x == "session" else by_day(t)
+    a = assessments(ref, filters)
+    return by_session(a) if x == "session" else by_day(a)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -208,7 +216,9 @@ def matched(ref: DataRef, reg_text: str | None, filters: Filters) -> pd.DataFram
     t = tidy(ref, filters)
     if t.empty:
         return pd.DataFrame()
-    m = matched_days(t, registry_from_text(reg_text), days=MATCHED_DAYS, tol=MATCHED_TOL)
+    m = matched_days(
+        assessments(ref, filters), registry_from_text(reg_text), days=MATCHED_DAYS, tol=MATCHED_TOL
+    )
     if m.empty:
         return pd.DataFrame()
     m = m.astype({"instrument": str, "protocol": str})
@@ -236,7 +246,7 @@ def day_models(ref: DataRef, reg_text: str | None, filters: Filters) -> list:
 @st.cache_data(show_spinner=False, max_entries=16)
 def safety(ref: DataRef, reg_text: str | None, filters: Filters):
     """The safety item's tables (``analysis.safety.SafetyReport``), prevalence with Wilson CIs."""
-    report = safety_report(tidy(ref, filters), registry_from_text(reg_text))
+    report = safety_report(assessments(ref, filters), registry_from_text(reg_text))
     if report.available and len(report.prevalence):
         report = replace(report, prevalence=compute.with_wilson(report.prevalence))
     return report
@@ -258,7 +268,7 @@ def claims(
         else None
     )
     return evaluate_claims(
-        tidy(ref, filters),
+        assessments(ref, filters),
         o,
         registry,
         config,
@@ -288,7 +298,7 @@ def figures(ref: DataRef, reg_text: str | None, filters: Filters, config: Claims
     ``summary`` and ``tables`` compute, for the downloads (read-only). Built from the outcomes,
     safety tables and claims the other pages already cached for these filters."""
     return assemble_figures(
-        tidy(ref, filters),
+        assessments(ref, filters),
         registry_from_text(reg_text),
         config,
         outcomes=outcomes(ref, reg_text, filters),
