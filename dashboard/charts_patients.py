@@ -360,9 +360,22 @@ def patient_chart(
     labels = np.where(session.fillna(-1).to_numpy() == 0, "B", labels)
     fig = go.Figure()
     severity_bands(fig, instrument)
-    for sx, lab in zip(xs, labels, strict=True):
-        if lab.startswith("S"):
-            fig.add_vline(x=sx, line={"color": "#999999", "dash": "dot", "width": 1})
+    dotted = {"color": "#999999", "dash": "dot", "width": 1}
+    session_lines = [
+        {
+            "type": "line",
+            "x0": sx,
+            "x1": sx,
+            "xref": "x",
+            "y0": 0,
+            "y1": 1,
+            "yref": "y domain",
+            "line": dotted,
+        }
+        for sx, lab in zip(xs, labels, strict=True)
+        if lab.startswith("S")
+    ]
+    fig.update_layout(shapes=[*fig.layout.shapes, *session_lines])  # one update, not one each
     has_band = expected is not None and len(expected) > 0
     if has_band:
         _expected_traces(fig, expected, xcol, expected_name)
