@@ -25,8 +25,8 @@ import math
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.regression.linear_model import OLS
 
 from analysis.assessments import Assessments
 from analysis.balance import balance_frame
@@ -72,7 +72,7 @@ def ancova_difference(
     error (MacKinnon & White 1985), t-based CI on the residual df. Returns (estimate, se, ci)."""
     extra = np.zeros((len(change), 0)) if covariates is None else covariates
     X = np.column_stack([np.ones_like(change), intensive, baseline - baseline.mean(), extra])
-    res = sm.OLS(change, X).fit(cov_type="HC3")
+    res = OLS(change, X).fit(cov_type="HC3")
     est, se = float(res.params[1]), float(res.bse[1])
     half = float(stats.t.ppf(0.5 + ci / 2, res.df_resid)) * se
     return est, se, (est - half, est + half)

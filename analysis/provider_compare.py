@@ -39,9 +39,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
 from scipy.special import ndtri
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_linear_model import GLM
+from statsmodels.regression.linear_model import OLS
 
 from analysis.rates import wilson_ci
 from analysis.tables import DEFAULT_MIN_N
@@ -234,7 +236,7 @@ def _fit_binary(y: np.ndarray, design: np.ndarray) -> np.ndarray | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            fit = sm.GLM(y, design, family=sm.families.Binomial()).fit(tol=1e-10, maxiter=200)
+            fit = GLM(y, design, family=families.Binomial()).fit(tol=1e-10, maxiter=200)
     except (Warning, np.linalg.LinAlgError, ValueError):
         return None
     eta = design @ np.asarray(fit.params)
@@ -304,7 +306,7 @@ def compare_units(
             fitted, covariates = np.full(len(y), overall), ()
         var = fitted * (1.0 - fitted)
     else:
-        fit = sm.OLS(y, design).fit()
+        fit = OLS(y, design).fit()
         fitted = np.asarray(fit.fittedvalues)
         overall = float(y.mean())
         sigma = float(np.sqrt(fit.scale))

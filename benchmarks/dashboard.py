@@ -1,6 +1,6 @@
-"""Dashboard speed (issue 5): the server time of a rerun after a filter change at 10,000
-patients (target under 300 ms), page by page, and the time to the first drawn chart in Chromium
-on the demo cohort (target under 3 s), on a fresh server and from a new browser later.
+"""Dashboard speed (issues 5 and 13): the server time of a rerun after a filter change at 10,000
+patients (target under 150 ms), page by page, and the time to the first drawn chart in Chromium
+on the demo cohort (targets: 2 s on a fresh server, 1 s from a new browser later).
 
 (a) runs the app headless with Streamlit's AppTest on the synthetic cohort of ``--patients``
 patients and an empty store. For each page the caches are emptied, the page is opened once
@@ -36,8 +36,9 @@ from benchmarks.common import ROOT, print_table
 APP = str(ROOT / "dashboard" / "app.py")
 PAGES = ["overview", "claims", "trajectories", "outcomes", "safety", "patient", "upload",
          "uploads", "downloads", "settings"]  # fmt: skip
-RERUN_TARGET_MS = 300
-FIRST_CHART_TARGET_S = 3.0
+RERUN_TARGET_MS = 150  # issue 13 (issue 5 asked for 300)
+FIRST_CHART_COLD_S = 2.0  # issue 13: a fresh server (issue 5 asked for 3 s)
+FIRST_CHART_WARM_S = 1.0  # issue 13: a new browser on a server that has run
 #: The filter changes timed on every page: (widget key, value).
 CHANGES = [
     ("filter_protocols", ["intensive"]),
@@ -152,13 +153,13 @@ def main(argv: list[str] | None = None) -> None:
         cold, warm = first_chart_times()
         rows.append(
             ["first drawn chart, demo cohort, cold (fresh server)", "trajectories",
-             f"{cold:.2f} s", "", f"< {FIRST_CHART_TARGET_S:g} s",
-             "yes" if cold < FIRST_CHART_TARGET_S else "no"]
+             f"{cold:.2f} s", "", f"< {FIRST_CHART_COLD_S:g} s",
+             "yes" if cold < FIRST_CHART_COLD_S else "no"]
         )  # fmt: skip
         rows.append(
             ["first drawn chart, demo cohort, warm (new browser)", "trajectories",
              f"{min(warm):.2f} s (runs: {', '.join(f'{w:.2f}' for w in warm)})", "",
-             f"< {FIRST_CHART_TARGET_S:g} s", "yes" if min(warm) < FIRST_CHART_TARGET_S else "no"]
+             f"< {FIRST_CHART_WARM_S:g} s", "yes" if min(warm) < FIRST_CHART_WARM_S else "no"]
         )  # fmt: skip
     print()
     print_table(["measure", "page", "wall", "CPU", "target", "met (CPU)"], rows)
