@@ -98,7 +98,7 @@ def _validate(args: argparse.Namespace, path: Path, rejects: PendingOutput | Non
             _print_problems(exc.problems)
         return EXIT_UNUSABLE
     raw = v.raw
-    if rejects is not None and len(v.rejects):
+    if rejects is not None and v.n_rejected:
         from analysis.export import safe_csv_bytes
 
         rejects.write(safe_csv_bytes(v.rejects))
@@ -113,8 +113,8 @@ def _validate(args: argparse.Namespace, path: Path, rejects: PendingOutput | Non
                     "delimiter": raw.delimiter,
                     "sheet": raw.sheet,
                     "rows_read": raw.n_source_rows,
-                    "assessments_accepted": int(len(v.tidy)),
-                    "rows_rejected": int(len(v.rejects)),
+                    "assessments_accepted": v.n_accepted,
+                    "rows_rejected": v.n_rejected,
                     "problems": [_problem_json(p) for p in v.problems],
                 },
                 indent=2,
@@ -132,15 +132,15 @@ def _validate(args: argparse.Namespace, path: Path, rejects: PendingOutput | Non
             if x
         )
         print(f"{path.name}: read {raw.n_source_rows} data rows ({how}).")
-        print(f"  accepted assessments: {len(v.tidy)}")
-        print(f"  rejected rows:        {len(v.rejects)}")
+        print(f"  accepted assessments: {v.n_accepted}")
+        print(f"  rejected rows:        {v.n_rejected}")
         if v.errors:
             print(f"Errors ({len(v.errors)}):")
             _print_problems(v.errors)
         if v.warnings:
             print(f"Warnings ({len(v.warnings)}):")
             _print_problems(v.warnings)
-        if args.rejects and len(v.rejects):
+        if args.rejects and v.n_rejected:
             print(f"Rejected rows written to {args.rejects}")
         if not v.problems:
             print("No problems found.")

@@ -6,6 +6,7 @@ numpy, pandas and pyarrow allocate outside Python's own heap.
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -44,3 +45,13 @@ def print_table(headers: list[str], rows: list[list[object]]) -> None:
     print("|" + "|".join("---" for _ in headers) + "|")
     for r in rows:
         print("| " + " | ".join(str(c) for c in r) + " |")
+
+
+def cohort_parser(description: str) -> argparse.ArgumentParser:
+    """Options of the benchmarks timed on a cohort from ``../shared/bench/make_cohort.py``:
+    ``--patients`` (100,000), ``--repeat`` (3) and ``--cohort FILE`` (time that CSV instead)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--patients", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--cohort", metavar="FILE", help="time this CSV instead of a new cohort")
+    return ap

@@ -21,7 +21,6 @@ ReliefCheck's own figures are printed.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -31,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import ROOT, print_table
+from benchmarks.common import ROOT, cohort_parser, print_table
 
 BENCH = ROOT.parent / "shared" / "bench"
 MAKE_COHORT = BENCH / "make_cohort.py"
@@ -95,11 +94,7 @@ def _median(runs: list[dict], key: str) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--patients", type=int, default=100_000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--cohort", metavar="FILE", help="time this CSV instead of a new cohort")
-    args = ap.parse_args()
+    args = cohort_parser(__doc__).parse_args()
     load_start = os.getloadavg()
     why_no_r = r_missing()
     if why_no_r:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from typing import TypeVar
 
 import numpy as np
@@ -21,15 +21,17 @@ import pandas as pd
 
 from data import rowrules
 from data.across_rows import dates_to_days, derive_phase, duplicates, no_baseline_notes
-from data.cells import TEXT, Coded, Numbers, int_array, read_cells, take_text
+from data.cells import TEXT, Coded, Numbers, int_array, read_cells
 from data.dates import read_dates
+from data.deferred import BuiltOnUse, Deferred
 from data.errors import Problem, UnusableFileError
 from data.findings import Findings
 from data.instruments import Registry
 from data.privacy import find_identifiers, plain_number_suspects
 from data.readers import RawTable
-from data.report_groups import combine_findings, problems_findings
+from data.report_groups import problems_findings
 from data.schema import OPTIONAL_DTYPES, PHASES, conform, item_columns
+from data.validated_tables import FindingsSource, label_text, rejects_table, yes_no
 from data.vocabulary import vocabulary
 
 
@@ -44,19 +46,40 @@ class Validated:
     tidy table and never stored with it. ``anchor_from_baseline``: patient_id → True when that
     patient's anchor date is a session-0 (baseline) assessment, False when it is their first
     dated assessment instead; same index as ``anchors`` (empty when the export had no dates).
+    ``tidy`` and ``rejects`` may be given as ``data.deferred.Deferred`` tables, built when first
+    read (``n_accepted`` and ``n_rejected`` count their rows without building them).
     """
 
-    tidy: pd.DataFrame
+    tidy: pd.DataFrame = BuiltOnUse()  # type: ignore[assignment]
     source_row: pd.Series
-    rejects: pd.DataFrame
+    rejects: pd.DataFrame = BuiltOnUse()  # type: ignore[assignment]
     problems: tuple[Problem, ...]
     anchors: pd.Series
     raw: RawTable
     anchor_from_baseline: pd.Series = field(default_factory=lambda: _no_patients(bool))
-    #: Every finding, uncapped (``data.report_groups``); None: build it from ``problems``.
-    findings: pd.DataFrame | None = None
+    #: What ``findings`` is built from when first asked for (only the dashboard's report asks,
+    #: so the command line never pays for it); None: ``problems``.
+    findings_source: FindingsSource | None = field(default=None, repr=False, compare=False)
     #: Spreadsheet rows of the exact repeats that were skipped (one per skipped assessment).
     repeat_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @cached_property
+    def findings(self) -> pd.DataFrame:
+        """Every finding, uncapped (``data.report_groups``), built on first use; from
+        ``problems`` when validation kept no ``findings_source``."""
+        if self.findings_source is None:
+            return problems_findings(self.problems)
+        return self.findings_source.table()
+
+    @property
+    def n_accepted(self) -> int:
+        """Rows of ``tidy`` (accepted assessments), counted without building it."""
+        return Validated.__dict__["tidy"].rows_of(self)
+
+    @property
+    def n_rejected(self) -> int:
+        """Rows of ``rejects``, counted without building it."""
+        return Validated.__dict__["rejects"].rows_of(self)
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -301,27 +324,25 @@ def validate(
     build: dict[str, Callable[[], object]] = {
         "patient_id": partial(pid.take, accepted, every),
         "protocol": partial(
-            _label_text, cell("protocol"), protocol, protocol_labels, accepted, every
+            label_text, cell("protocol"), protocol, protocol_labels, accepted, every
         ),
-        "instrument": partial(
-            _label_text, cell("instrument"), inst, registry.keys, accepted, every
-        ),
+        "instrument": partial(label_text, cell("instrument"), inst, registry.keys, accepted, every),
         "session": lambda: int_array(pick(session)),
         "day": lambda: pick(day),
-        "phase": partial(_label_text, cell("phase"), phase, PHASES, accepted, every),
+        "phase": partial(label_text, cell("phase"), phase, PHASES, accepted, every),
         "score": lambda: pick(score),
     }
     for c in ("site", "clinician", "route"):
         if c in cells:
             build[c] = partial(cells[c].take, accepted, every)
     if "treatment_resistant" in cells:
-        build["treatment_resistant"] = lambda: _yes_no(pick(resistant))
+        build["treatment_resistant"] = lambda: yes_no(pick(resistant))
     for c in items:
         build[c] = partial(lambda v: int_array(pick(v)), item_values[c])
-    columns = dict(zip(build, _in_parallel(list(build.values()), n), strict=True))
-    cells.clear()  # the coded cells are no longer needed
+    tidy = Deferred(partial(_tidy_table, build, n), rows=len(accepted))
+    cells.clear()  # the builders hold the cells they need until the table is built
     del item_values, build
-    tidy = conform(pd.DataFrame(columns, copy=False), copy=False)  # columns built here, unshared
+    rejected_at = np.flatnonzero(rejected)
 
     problems = [*raw.notes, *file_notes]
     row_problems = errors.problems() + notes.problems()
@@ -329,14 +350,15 @@ def validate(
     return Validated(
         tidy=tidy,
         source_row=pd.Series(src[accepted], name="source_row", dtype="int64"),
-        rejects=_rejects(frame, src, np.flatnonzero(rejected), errors, raw.origin),
+        rejects=Deferred(
+            partial(rejects_table, frame, src, rejected_at, errors, raw.origin),
+            rows=len(rejected_at),
+        ),
         problems=tuple(problems),
         anchors=anchors,
         raw=raw,
         anchor_from_baseline=from_baseline,
-        findings=combine_findings(
-            [problems_findings([*raw.notes, *file_notes]), errors.table(), notes.table()]
-        ),
+        findings_source=FindingsSource((*raw.notes, *file_notes), errors, notes),
         repeat_rows=src[dropped],
     )
 
@@ -357,46 +379,7 @@ def _in_parallel(tasks: Sequence[Callable[[], T]], rows: int) -> list[T]:
         return list(pool.map(lambda task: task(), tasks))
 
 
-def _yes_no(codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """Nullable booleans from yes/no codes (1 yes, 0 no, -1 blank)."""
-    return pd.arrays.BooleanArray(codes == 1, codes < 0)
-
-
-def _label_text(
-    cell: Coded | Numbers,
-    row_label: np.ndarray,
-    labels: Sequence[str],
-    accepted: np.ndarray,
-    every: bool,
-) -> pd.api.extensions.ExtensionArray:
-    """``labels[row_label]`` at the accepted rows, as text (-1 gives <NA>). When the column's
-    cells, as read, already spell those labels (e.g. "weekly" for the protocol weekly), the
-    column is passed on as read instead of being built again."""
-    if isinstance(cell, Coded) and cell.as_read is not None:
-        where = {label: i for i, label in enumerate(labels)}
-        per_value = np.array([where.get(v, -2) for v in cell.values.tolist()], dtype=np.int64)
-        spelled = cell.spread(per_value, -1)
-        if (
-            np.array_equal(spelled, row_label)
-            if every
-            else (np.array_equal(spelled[accepted], row_label[accepted]))
-        ):
-            return cell.take(accepted, every)
-    return take_text(labels, row_label[accepted])
-
-
-def _rejects(
-    frame: pd.DataFrame,
-    src: np.ndarray,
-    rows: np.ndarray,
-    errors: Findings,
-    raw_origin: Mapping[str, str],
-) -> pd.DataFrame:
-    """Rejected rows as read, under the file's own headers, with ``row`` and ``reason``."""
-    shown = frame.iloc[rows] if len(rows) else frame.iloc[:0].copy()
-    shown = shown.drop(columns=["source_row"], errors="ignore")
-    shown = shown.rename(columns={c: raw_origin.get(c, c) for c in shown.columns})
-    shown = shown.rename(columns={c: f"{c} (file)" for c in ("row", "reason") if c in shown})
-    shown.insert(0, "row", src[rows])
-    shown["reason"] = errors.reasons().reindex(rows).to_numpy()
-    return shown.reset_index(drop=True)
+def _tidy_table(build: Mapping[str, Callable[[], object]], n: int) -> pd.DataFrame:
+    """The tidy table from its column builders (run side by side), conformed."""
+    columns = dict(zip(build, _in_parallel(list(build.values()), n), strict=True))
+    return conform(pd.DataFrame(columns, copy=False), copy=False)  # columns built here, unshared
