@@ -46,7 +46,7 @@ MIN_N_BOOTSTRAP = 4
 """Fewest paired patients for a bootstrap interval: the jackknife's leave-one-out samples then
 have 3 patients, the fewest for which g_av is defined (its small-sample factor is 0 at 2)."""
 
-MEMORY_BUDGET_BYTES = 200 * 2**20
+MEMORY_BUDGET_BYTES = 64 * 2**20
 """Upper bound on the working memory of one chunk of resamples."""
 
 PAIRS_PER_PATIENT_DRAW = 16

@@ -197,6 +197,7 @@ def _load_tidy(args: argparse.Namespace, registry):
     if not args.file:
         raise ReliefCheckError("Give an export FILE, or --db URL to analyse the store.")
     from data.ingest import load_export
+    from data.memory import return_freed_memory
 
     path = Path(args.file)
     v = load_export(
@@ -214,12 +215,14 @@ def _load_tidy(args: argparse.Namespace, registry):
         )
     if v.tidy.empty:
         raise ReliefCheckError(f"{path.name} has no valid assessments to analyse.")
+    tidy, months = v.tidy, None
     if getattr(args, "period", None):
         from data.periods import baseline_months
 
         months = baseline_months(v.anchors, v.anchor_from_baseline)
-        return _in_period(v.tidy, months, args.period, path.name)
-    return v.tidy
+    del v  # the parsed text and findings: only the tidy table is analysed
+    return_freed_memory()
+    return tidy if months is None else _in_period(tidy, months, args.period, path.name)
 
 
 def _period_words(text: str) -> str:
