@@ -170,6 +170,9 @@ def _rows(a: Assessments, instrument: str) -> _Rows:
     code = a.instruments.get_loc(instrument)
     protocol = a.patients_frame()["protocol"].to_numpy(dtype=object, na_value=None)
     gproto = protocol[a.group_patient]
+    # per group, then spread to the rows: text compared once per group, not once per row
+    g_compared = np.isin(gproto, [INTENSIVE, WEEKLY])
+    g_intensive = gproto == INTENSIVE
     scored = ~np.isnan(a.score)
     baseline = take(a.score, a.first(scored & (a.session == 0)))
     g = a.group
@@ -179,7 +182,7 @@ def _rows(a: Assessments, instrument: str) -> _Rows:
         & ~np.isnan(baseline[g])
         & (a.day > 0)
         & (a.session != 0)
-        & np.isin(gproto[g], [INTENSIVE, WEEKLY])
+        & g_compared[g]
     )
     idx = np.flatnonzero(keep)
     patient, _ = pd.factorize(g[idx])
@@ -188,7 +191,7 @@ def _rows(a: Assessments, instrument: str) -> _Rows:
         day=a.day[idx],
         score=a.score[idx],
         baseline=baseline[g[idx]],
-        intensive=(gproto[g[idx]] == INTENSIVE).astype(float),
+        intensive=g_intensive[g[idx]].astype(float),
         patient=np.asarray(patient),
         covariates=np.zeros((idx.size, 0)),
         patient_id=pid[a.group_patient[g[idx]]],

@@ -72,13 +72,13 @@ def _natural_spline(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
     k = (knots - knots[0]) / span
     last = k[-1]
 
-    def d(j: int) -> np.ndarray:
-        return (np.clip(u - k[j], 0, None) ** 3 - np.clip(u - last, 0, None) ** 3) / (last - k[j])
+    tail = np.clip(u - last, 0, None) ** 3  # (x − ξ_K)₊³, the same in every d_k
 
-    cols = [x]
-    for j in range(len(k) - 2):
-        cols.append(d(j) - d(len(k) - 2))
-    return np.column_stack(cols)
+    def d(j: int) -> np.ndarray:
+        return (np.clip(u - k[j], 0, None) ** 3 - tail) / (last - k[j])
+
+    d_last = d(len(k) - 2)
+    return np.column_stack([x, *(d(j) - d_last for j in range(len(k) - 2))])
 
 
 def make_shape(name: str, day: np.ndarray, df: int = SPLINE_DF) -> TimeShape:
