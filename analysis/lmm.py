@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from scipy import linalg, optimize
 from threadpoolctl import ThreadpoolController
 
@@ -81,12 +80,15 @@ class _Profile:
         xy = np.column_stack([X, y])  # n × (p+1)
         self.n, self.p = n, p
         self.full = xy.T @ xy  # [X y]'[X y]
-        # Per patient: Z_i'Z_i = [[a0, a1], [a1, a2]] and U_i = Z_i'[X_i y_i] (2 × (p+1)).
-        rows = np.arange(n)
-        member = sp.csr_matrix((np.ones(n), (groups, rows)), shape=(n_groups, n))
-        sums = member @ np.column_stack([np.ones(n), z, z * z, xy, z[:, None] * xy])
-        zz = sums[:, :3]
-        u0, u1 = sums[:, 3 : 4 + p], sums[:, 4 + p :]
+
+        # Per patient: Z_i'Z_i = [[a0, a1], [a1, a2]] and U_i = Z_i'[X_i y_i] (2 × (p+1)),
+        # each a weighted count over the rows in order, one column at a time.
+        def per_patient(column: np.ndarray) -> np.ndarray:
+            return np.bincount(groups, column, n_groups)
+
+        zz = np.column_stack([per_patient(np.ones(n)), per_patient(z), per_patient(z * z)])
+        u0 = np.column_stack([per_patient(xy[:, j]) for j in range(p + 1)])
+        u1 = np.column_stack([per_patient(z * xy[:, j]) for j in range(p + 1)])
         # Design classes: patients with the same Z_i'Z_i.
         cls = _row_classes(zz)
         n_cls = int(cls.max()) + 1
