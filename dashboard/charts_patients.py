@@ -375,7 +375,8 @@ def patient_chart(
         for sx, lab in zip(xs, labels, strict=True)
         if lab.startswith("S")
     ]
-    fig.update_layout(shapes=[*fig.layout.shapes, *session_lines])  # one update, not one each
+    # one assignment of built shapes: cheaper than add_vline per session or update_layout
+    fig.layout.shapes = (*fig.layout.shapes, *(go.layout.Shape(**line) for line in session_lines))
     has_band = expected is not None and len(expected) > 0
     if has_band:
         _expected_traces(fig, expected, xcol, expected_name)
