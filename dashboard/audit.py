@@ -56,6 +56,23 @@ def undo_allowed_uploader() -> str | None:
     return "" if name == UNKNOWN else name  # "": matches no upload, so every undo is refused
 
 
+def logged_download(
+    where, label: str, data, file_name: str, mime: str, *, n_rows: int | None = None, **options
+):
+    """``where.download_button`` (``where``: ``st`` or a column) for ``file_name``, recorded in
+    the download log under that same name (``log_download``) when pressed; ``options`` go to
+    the button (key, icon, width)."""
+    return where.download_button(
+        label,
+        data,
+        file_name=file_name,
+        mime=mime,
+        on_click=log_download,
+        args=(file_name, n_rows),
+        **options,
+    )
+
+
 def log_download(what: str, n_rows: int | None = None) -> None:
     """``st.download_button(on_click=log_download, args=(file_name, n_rows))``: record in the
     store's download log who downloaded ``what`` (a file name, never data). The file is already

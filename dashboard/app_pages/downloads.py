@@ -22,7 +22,7 @@ from analysis.tables import wide_for_display as table_view
 from analysis.trajectories import by_session
 from dashboard import access, payloads, report, report_pdf, results, state
 from dashboard import components as ui
-from dashboard.audit import log_download
+from dashboard.audit import logged_download
 from data.access import may
 from data.errors import ReliefCheckError
 
@@ -116,33 +116,30 @@ claims = list(fig.claims)
 
 st.subheader("Everything at once", anchor=False)
 c1, c2, c3, c4 = st.columns(4)
-c1.download_button(
+logged_download(
+    c1,
     "All tables (XLSX)",
     lambda: to_xlsx_bytes(tables, methods),
-    file_name=f"{stem}_tables.xlsx",
-    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    on_click=log_download,
-    args=(f"{stem}_tables.xlsx",),
+    f"{stem}_tables.xlsx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     icon=":material/table_view:",
     width="stretch",
 )
-c2.download_button(
+logged_download(
+    c2,
     "All tables (Markdown)",
     lambda: to_markdown(tables, methods=methods).encode("utf-8"),
-    file_name=f"{stem}_tables.md",
-    mime="text/markdown",
-    on_click=log_download,
-    args=(f"{stem}_tables.md",),
+    f"{stem}_tables.md",
+    "text/markdown",
     icon=":material/description:",
     width="stretch",
 )
-c3.download_button(
+logged_download(
+    c3,
     "Summary (JSON)",
     lambda: json.dumps(summary_json(fig), indent=2, default=str).encode("utf-8"),
-    file_name=f"{stem}_summary.json",
-    mime="application/json",
-    on_click=log_download,
-    args=(f"{stem}_summary.json",),
+    f"{stem}_summary.json",
+    "application/json",
     icon=":material/data_object:",
     width="stretch",
 )
@@ -177,13 +174,12 @@ def _html(figures: list[tuple[str, go.Figure]], only: tuple[str, ...] | None = N
     )
 
 
-c4.download_button(
+logged_download(
+    c4,
     "Report (HTML)",
     lambda: _html(_figures()).encode("utf-8"),
-    file_name=f"{stem}_report.html",
-    mime="text/html",
-    on_click=log_download,
-    args=(f"{stem}_report.html",),
+    f"{stem}_report.html",
+    "text/html",
     icon=":material/article:",
     width="stretch",
 )
@@ -230,13 +226,12 @@ else:
                 st.session_state[PDF_KEY] = {what: pdf}
                 box.update(label="The PDF report is ready", state="complete", expanded=False)
     if pdf is not None:
-        st.download_button(
+        logged_download(
+            st,
             f"Report (PDF, {size})",
             pdf,
-            file_name=f"{stem}_report_{size.lower()}.pdf",
-            mime="application/pdf",
-            on_click=log_download,
-            args=(f"{stem}_report_{size.lower()}.pdf",),
+            f"{stem}_report_{size.lower()}.pdf",
+            "application/pdf",
             icon=":material/picture_as_pdf:",
             key="dl_pdf",
         )
@@ -254,13 +249,13 @@ for table in tables:
         left.markdown(f"**{ui.md_escape(table.title)}**")  # titles and notes may name labels
         if table.notes:
             left.caption(ui.md_escape(" ".join(table.notes)))
-        right.download_button(
+        logged_download(
+            right,
             "CSV",
             lambda table=table: to_csv_bytes(table),
-            file_name=f"{stem}_{table.name}.csv",
-            mime="text/csv",
-            on_click=log_download,
-            args=(f"{stem}_{table.name}.csv", len(table.frame)),
+            f"{stem}_{table.name}.csv",
+            "text/csv",
+            n_rows=len(table.frame),
             key=f"dl_csv_{table.name}",
             icon=":material/download:",
         )
@@ -278,11 +273,11 @@ st.caption(
     f"{len(t):,} assessments of {t['patient_id'].nunique():,} patients: pseudonymous ids, days "
     "since each patient's baseline (no dates), scores and item answers."
 )
-st.download_button(
+logged_download(
+    st,
     "Assessments (CSV)",
     lambda: payloads.assessments_csv(t),  # formula-safe, made on click
-    file_name=f"{stem}_assessments.csv",
-    mime="text/csv",
-    on_click=log_download,
-    args=(f"{stem}_assessments.csv", len(t)),
+    f"{stem}_assessments.csv",
+    "text/csv",
+    n_rows=len(t),
 )

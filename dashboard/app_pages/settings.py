@@ -98,12 +98,11 @@ else:
         st.caption("Nothing has been uploaded or downloaded yet.")
     else:
         st.dataframe(audit.events_table(events, times.viewer_zone()), hide_index=True)
-        st.download_button(
+        audit.logged_download(
+            st,
             "Audit log (CSV)",
             lambda: payloads.audit_events_csv(audit_store),  # formula-safe, made on click
-            file_name="reliefcheck_audit_events.csv",
-            mime="text/csv",
-            on_click=audit.log_download,
-            args=("reliefcheck_audit_events.csv",),
+            "reliefcheck_audit_events.csv",
+            "text/csv",
             key="settings_audit_csv",
         )

@@ -134,11 +134,11 @@ with st.expander("Audit log"):
         column_config={"detail": st.column_config.TextColumn("detail", width="large")},
     )
     st.caption(f"Times are in {md_escape(zone)}; the download keeps UTC and the raw details.")
-    st.download_button(
+    trail.logged_download(
+        st,
         "Audit log (CSV)",
         lambda: payloads.audit_log_csv(store),  # formula-safe, made on click
-        file_name="reliefcheck_audit_log.csv",
-        mime="text/csv",
-        on_click=trail.log_download,
-        args=("reliefcheck_audit_log.csv", len(newest)),
+        "reliefcheck_audit_log.csv",
+        "text/csv",
+        n_rows=len(newest),
     )
