@@ -1,8 +1,9 @@
-"""``python -m analysis``: the researcher's command line (see analysis/cli.py)."""
+"""``python -m analysis``: the researcher's command line, kept under the name users know. The
+command line itself lives in the ``cli`` package; ``analysis`` only computes."""
 
 import sys
 
-from analysis.cli import main
+from cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

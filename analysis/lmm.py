@@ -12,6 +12,13 @@ They are computed once by grouped sums. Patients whose Z_i'Z_i coincide (the sam
 assessments at the same sessions, which is the common case) share every 2×2 matrix of the
 deviance, so the deviance, its exact gradient and the estimates are evaluated once per such
 "design class" with closed-form 2×2 algebra (matrix determinant lemma and Woodbury identity).
+
+Why not statsmodels' ``MixedLM``: it evaluates the likelihood patient by patient in Python. On
+the demo cohort's PHQ-9 session model (``benchmarks/growth.py``) it took 73 s against 0.02 s here
+for 10,000 patients, and 7.5 s against 0.02 s for 1,000, with fixed effects equal to 2e-7; here
+100,000 patients take 0.13 s. Fitting it ourselves also keeps lme4's parameterisation, starting
+value, singular-fit and boundary rules and convergence check, so the figures and flags read as
+lme4's do, and gives the exact gradient that the per-design-class sums make cheap.
 """
 
 from __future__ import annotations

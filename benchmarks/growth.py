@@ -7,7 +7,14 @@ process. "session" times ``fit_growth_models`` alone (demo generation excluded),
 day models (``analysis.growth_days.fit_day_models``: three ML fits for the shape choice and one
 REML refit per instrument); "peak" is the process's peak resident size including the cohort
 itself, "added" what both fits added to it.
-Run: ``.venv/bin/python -m benchmarks.growth [--sizes 1000 10000 100000] [--repeat R]``.
+
+"own REML" and "statsmodels MixedLM" fit the same PHQ-9 session model (the design
+``fit_growth_models`` builds: score ~ session × protocol + (session | patient), REML), once
+by ``analysis.lmm.fit_random_slope`` and once by statsmodels' ``MixedLM`` with its default
+optimiser; wall seconds with CPU seconds (user + sys) in brackets, and the largest absolute
+difference between their fixed effects. MixedLM is skipped above ``--mixedlm-max`` patients.
+Run: ``.venv/bin/python -m benchmarks.growth [--sizes 1000 10000 100000] [--repeat R]
+[--mixedlm-max N]``.
 """
 
 from __future__ import annotations
@@ -65,13 +72,89 @@ def fit_cohort(n_patients: int, seed: int) -> dict:
     }
 
 
+def _phq9_design(tidy) -> tuple:
+    """The PHQ-9 session model's y, X, session and patient codes, built as
+    ``analysis.growth._fit_one`` builds them (weekly the reference protocol)."""
+    import numpy as np
+    import pandas as pd
+
+    from analysis.growth import encode, reference_protocol
+
+    enc = encode(tidy)
+    code = enc.instruments.index("PHQ-9")
+    rows = np.flatnonzero(enc.usable & (enc.instrument == code) & (enc.protocol >= 0))
+    patient, _ = pd.factorize(enc.patient[rows])
+    proto, present = pd.factorize(enc.protocol[rows])
+    labels = [enc.protocols[k] for k in present]
+    ref = reference_protocol(labels)
+    session, score = enc.time[rows], enc.score[rows]
+    indicators = [
+        (proto == labels.index(lab)).astype(float) for lab in sorted(labels) if lab != ref
+    ]
+    X = np.column_stack(
+        [np.ones_like(session), session, *indicators, *(session * i for i in indicators)]
+    )
+    return score, X, session, patient
+
+
+def compare_mixedlm(n_patients: int, seed: int, with_mixedlm: bool, repeat: int) -> dict:
+    """Fit the PHQ-9 session model by our REML (median of ``repeat``) and, when asked, once by
+    statsmodels' MixedLM; wall and CPU seconds of each and the largest absolute difference of β."""
+    import numpy as np
+
+    from analysis.growth import fit_growth
+    from analysis.lmm import fit_random_slope
+    from data.demo import generate_demo
+
+    tidy = generate_demo(n_patients=n_patients, seed=seed)
+    y, X, session, patient = _phq9_design(tidy)
+    walls, cpus = [], []
+    for _ in range(repeat):
+        cpu, start = time.process_time(), time.perf_counter()
+        own = fit_random_slope(y, X, session, patient)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+    product = np.array([fe.estimate for fe in fit_growth(tidy, "PHQ-9").fixed_effects])
+    if not np.array_equal(own.beta, product):
+        raise RuntimeError("the benchmark's PHQ-9 design differs from fit_growth_models'")
+    out = {
+        "n_obs": int(y.size),
+        "own_seconds": statistics.median(walls),
+        "own_cpu": statistics.median(cpus),
+        "own_converged": own.converged,
+    }
+    if with_mixedlm:
+        import warnings
+
+        from statsmodels.regression.mixed_linear_model import MixedLM
+
+        exog_re = np.column_stack([np.ones_like(session), session])
+        cpu, start = time.process_time(), time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sm = MixedLM(y, X, groups=patient, exog_re=exog_re).fit(reml=True)
+        out["mixedlm_seconds"] = time.perf_counter() - start
+        out["mixedlm_cpu"] = time.process_time() - cpu
+        out["mixedlm_converged"] = bool(sm.converged)
+        out["mixedlm_warnings"] = sorted({type(w.message).__name__ for w in caught})
+        out["max_beta_diff"] = float(np.max(np.abs(np.asarray(sm.fe_params) - own.beta)))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument(
+        "--mixedlm-max",
+        type=int,
+        default=10_000,
+        help="time statsmodels' MixedLM only up to this many patients (it is slow)",
+    )
     args = ap.parse_args()
     rows = []
+    versus = []
     for n in args.sizes:
         runs = [
             measure("benchmarks.growth", "fit_cohort", n, args.seed) for _ in range(args.repeat)
@@ -101,6 +184,22 @@ def main() -> None:
                 shapes,
             ]
         )
+        with_mixedlm = n <= args.mixedlm_max
+        cmp = measure(
+            "benchmarks.growth", "compare_mixedlm", n, args.seed, with_mixedlm, args.repeat
+        )["extra"]
+        own = f"{cmp['own_seconds']:.2f} s ({cmp['own_cpu']:.2f} s CPU)"
+        if not cmp["own_converged"]:
+            own += " NOT CONVERGED"
+        if with_mixedlm:
+            sm = f"{cmp['mixedlm_seconds']:.2f} s ({cmp['mixedlm_cpu']:.2f} s CPU)"
+            sm += "" if cmp["mixedlm_converged"] else " NOT CONVERGED"
+            sm += "".join(f" {w}" for w in cmp["mixedlm_warnings"])
+            ratio = f"{cmp['mixedlm_seconds'] / cmp['own_seconds']:.0f}×"
+            diff = f"{cmp['max_beta_diff']:.1e}"
+        else:
+            sm, ratio, diff = f"skipped (n > {args.mixedlm_max:,})", "", ""
+        versus.append([f"{n:,}", f"{cmp['n_obs']:,}", own, sm, ratio, diff])
     print(
         f"fit_growth_models and fit_day_models on the demo cohort, median of {args.repeat} runs, "
         "fresh process each"
@@ -108,6 +207,13 @@ def main() -> None:
     headers = ["patients", "assessments", "session (3 models)", "days (3 models)", "peak"]
     print_table([*headers, "added", "session models", "day-model shapes"], rows)
     print("Target: all analysis figures for 100k patients under 20 s and 4 GB.")
+    print()
+    print(
+        f"PHQ-9 session model, own REML (median of {args.repeat}) against statsmodels MixedLM "
+        "(REML, one run), fresh process per size"
+    )
+    headers = ["patients", "PHQ-9 obs", "own REML", "statsmodels MixedLM", "ratio"]
+    print_table([*headers, "max abs Δβ"], versus)
 
 
 if __name__ == "__main__":

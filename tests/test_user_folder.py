@@ -4,8 +4,8 @@ into it resolves under the session's stand-in folder, and a command run without 
 
 import os
 
-from analysis.cli import main
-from analysis.cli_store import default_rejects_dir
+from cli import main
+from cli.store import default_rejects_dir
 from data.access import default_roles_path
 from data.store.engine import default_db_url, normalise_url
 from data.store.keys import key_file_path

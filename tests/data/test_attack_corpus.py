@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from analysis.cli import main
+from cli import main
 from data.store.engine import normalise_url
 from tests.data.store_helpers import BACKENDS, store_url
 

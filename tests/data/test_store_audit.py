@@ -250,7 +250,7 @@ def test_version_4_migration_is_idempotent(backend, tmp_path):
 def test_command_line_records_local_and_takes_no_typed_names(tmp_path, capsys):
     """Issue 10: who uploads comes from a sign-in, never from free text; the command line has
     none, so it records ``local`` and has no option to type a name."""
-    from analysis.cli import main
+    from cli import main
 
     db = f"sqlite:///{tmp_path / 'store.sqlite'}"
     header = "patient_id,protocol,instrument,session,day,score\n"

@@ -24,10 +24,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from analysis.cli_outfiles import OutputPathError, PendingOutput, prepare_folder, prepare_output
+from cli.common import (
+    EXIT_OK,
+    EXIT_UNUSABLE,
+    AddCommand,
+    claims_settings,
+    instruments_option,
+    load_file,
+    protocol_option,
+    skip_column_option,
+)
+from cli.files import OutputPathError, PendingOutput, prepare_folder, prepare_output
 from data.errors import ReliefCheckError
 
-EXIT_OK, EXIT_UNUSABLE = 0, 2
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_STEM = 60  # of the export's name in the file names ingest writes
 
@@ -116,22 +125,14 @@ def _rows(count: int, what: str) -> str:
 
 
 def _ingest(args: argparse.Namespace, path: Path, out: Outputs) -> int:
-    from analysis.cli import _registry, skipped_columns
     from analysis.export import safe_csv_bytes
-    from data.ingest import load_export
     from data.store import content_hash
 
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ReliefCheckError(f"Cannot read {path} ({exc.strerror}). Check the path.") from None
-    v = load_export(
-        data,
-        filename=path.name,
-        registry=_registry(args),
-        mapping=skipped_columns(args),
-        default_protocol=args.protocol,
-    )
+    v = load_file(args, data, path.name)
     if len(v.rejects):
         out.rejects.write(safe_csv_bytes(v.rejects))  # before the commit: a failure changes nothing
         print(
@@ -224,7 +225,6 @@ def cmd_freeze(args: argparse.Namespace) -> int:
         ]  # fmt: skip
         print(json.dumps(rows, indent=2))
         return EXIT_OK
-    from analysis.cli import claims_settings
 
     config, _ = claims_settings(argparse.Namespace(db=None, settings=args.settings))
     record = store.freeze_settings(canonical_json(config), actor="local")
@@ -240,9 +240,8 @@ def cmd_freeze(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_store_commands(add, instruments_option) -> None:
-    """Register ingest, uploads and undo on the main parser (see analysis/cli.py)."""
-    from analysis.cli import skip_column_option
+def add_store_commands(add: AddCommand) -> None:
+    """Register ingest, uploads, freeze and undo on the main parser (``cli.build_parser``)."""
 
     def db_option(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -258,9 +257,7 @@ def add_store_commands(add, instruments_option) -> None:
         action="store_true",
         help="replace stored assessments that this file contradicts",
     )
-    p.add_argument(
-        "--protocol", help="protocol for every row, when the file has no protocol column"
-    )
+    protocol_option(p)
     skip_column_option(p)
     p.add_argument(
         "--rejects-dir",

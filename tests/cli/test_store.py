@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.cli import main
+from cli import main
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 

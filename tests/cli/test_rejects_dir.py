@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.cli import main
-from analysis.cli_store import default_rejects_dir, safe_stem
+from cli import main
+from cli.store import default_rejects_dir, safe_stem
 from tests.conftest import ISOLATED_DATA_HOME
 
 HEADER = "patient_id,protocol,instrument,session,day,score\n"

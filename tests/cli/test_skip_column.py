@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from analysis.cli import main
+from cli import main
 
 ROWS = (
     "patient_id,full_name,protocol,instrument,session,day,score\n"

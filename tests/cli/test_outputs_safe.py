@@ -23,12 +23,12 @@ import pandas as pd
 import pytest
 
 from analysis.claims_config import ClaimsConfig
-from analysis.cli import main
 from analysis.export import safe_csv_bytes, to_csv_bytes, to_xlsx_bytes
 from analysis.figures import compute_figures
 from analysis.methods import methods_info
 from analysis.research import research_tables
 from analysis.tables import neutralise_formulas
+from cli import main
 from dashboard import payloads
 from data.ingest import load_export
 from data.instruments import load_registry

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.cli import main
+from cli import main
 from data.periods import month_day, period_labels
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "samples" / "with_dates.csv"

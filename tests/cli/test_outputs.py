@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis import cli_outfiles as outfiles
-from analysis.cli import main
-from analysis.cli_outfiles import OutputPathError, PendingOutput, prepare_output
+from cli import files as outfiles
+from cli import main
+from cli.files import OutputPathError, PendingOutput, prepare_output
 from data.store import open_store
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"

@@ -2,7 +2,7 @@
 
 Simulates cohorts on the practice's own schedule where each claim is false at its threshold and
 where it is true, and writes how often each verdict said "supported" (JSON, CSV or Markdown).
-Part of the command line (``analysis.cli``), which reads and writes the files.
+Part of the command line (``cli``), which reads and writes the files.
 """
 
 from __future__ import annotations
@@ -14,14 +14,24 @@ from contextlib import ExitStack
 
 import pandas as pd
 
+from cli.common import (
+    EXIT_OK,
+    AddCommand,
+    claims_settings,
+    instruments_option,
+    prepared,
+    registry_of,
+    settings_option,
+    source_options,
+    write,
+)
+from cli.reports import load_tidy
 from data.errors import ReliefCheckError
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """False-"supported" rate and power of each claim's verdict on this practice's schedule."""
-    from analysis import cli
     from analysis.calibration import DEFAULT_N_SIM, DEFAULT_SEED, calibrate
-    from analysis.cli import EXIT_OK, _load_tidy, _prepared, _registry, _write
 
     claims = None
     if args.claims:
@@ -29,42 +39,31 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         if not claims:
             raise ReliefCheckError("--claims names no claim; give ids separated by commas.")
     with ExitStack() as stack:
-        out = _prepared(args, stack)  # checked before anything is simulated
-        registry = _registry(args)
-        tidy = _load_tidy(args, registry)
+        out = prepared(args, stack)  # checked before anything is simulated
+        registry = registry_of(args)
+        tidy = load_tidy(args, registry)
 
         def progress(frac: float, msg: str) -> None:
             if not args.quiet:
                 print(f"[{frac:4.0%}] {msg}", file=sys.stderr)
 
         result = calibrate(
-            tidy, registry, _settings(cli, args),
+            tidy, registry, claims_settings(args)[0],
             n_sim=DEFAULT_N_SIM if args.n_sim is None else args.n_sim,
             seed=DEFAULT_SEED if args.seed is None else args.seed,
             claims=claims, progress=progress,
         )  # fmt: skip
         if args.format == "json":
-            _write(json.dumps(result.to_dict(), indent=2, allow_nan=False), out)
+            write(json.dumps(result.to_dict(), indent=2, allow_nan=False), out)
         elif args.format == "csv":
             from analysis.export import safe_csv_bytes
 
-            _write(safe_csv_bytes(result.rows), out)
+            write(safe_csv_bytes(result.rows), out)
         else:
             from analysis.export import to_markdown
 
-            _write(to_markdown([calibration_table(result)]), out)
+            write(to_markdown([calibration_table(result)]), out)
     return EXIT_OK
-
-
-def _settings(cli, args: argparse.Namespace):
-    """The claim settings the summary would use (``--settings FILE``, the store's frozen
-    settings with ``--db``, else the defaults)."""
-    read = getattr(cli, "claims_settings", None)
-    if read is None:
-        from analysis.claims_config import ClaimsConfig
-
-        return ClaimsConfig()
-    return read(args)[0]
 
 
 def _pct(x: object) -> str:
@@ -110,8 +109,8 @@ def calibration_table(result) -> object:
     )  # fmt: skip
 
 
-def add_calibrate_command(add, instruments_option) -> None:
-    """Register ``calibrate`` on the main parser (see analysis/cli.py). The defaults are
+def add_calibrate_command(add: AddCommand) -> None:
+    """Register ``calibrate`` on the main parser (``cli.build_parser``). The defaults are
     ``analysis.calibration``'s, looked up when the command runs (importing the analysis here
     would slow every command down); the help repeats them and a test checks it does."""
     p = add(
@@ -120,11 +119,7 @@ def add_calibrate_command(add, instruments_option) -> None:
         "how often each verdict says 'supported' on simulated cohorts of this practice's "
         "schedule where the claim is false, and where it is true",
     )
-    p.add_argument("file", metavar="FILE", nargs="?", help="CSV or XLSX export (or use --db)")
-    p.add_argument("--db", metavar="URL", help="analyse the outcome store at this database URL")
-    p.add_argument(
-        "--protocol", help="protocol for every row, when the file has no protocol column"
-    )
+    source_options(p)
     p.add_argument(
         "--n-sim", type=int, help="simulated cohorts per claim and scenario (default 200)"
     )
@@ -138,10 +133,5 @@ def add_calibrate_command(add, instruments_option) -> None:
     p.add_argument("--format", choices=("json", "csv", "md"), default="json")
     p.add_argument("--out", metavar="PATH", help="write here instead of standard output")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    p.add_argument(
-        "--settings",
-        metavar="FILE",
-        help="claim settings as JSON (a summary's claims_config); default: the store's frozen "
-        "settings with --db, else the defaults",
-    )
+    settings_option(p)
     instruments_option(p)

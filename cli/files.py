@@ -14,7 +14,7 @@ the new one, never half of one, and a failed or interrupted write leaves nothing
 - A file that is replaced keeps its permission bits (and, when run as root, its owner); a new
   file gets the usual permissions (0666 less the umask).
 
-This module and ``analysis.cli`` are the only parts of ``analysis`` that touch files.
+Every file the command line (``cli``) writes goes through here.
 """
 
 from __future__ import annotations
@@ -156,10 +156,7 @@ class PendingOutput:
             while view:
                 view = view[os.write(self._fd, view) :]  # type: ignore[arg-type]
         except OSError as exc:
-            self.discard()
-            raise OutputPathError(
-                f"Cannot write {self.shown} ({exc.strerror}); nothing was written there."
-            ) from None
+            raise self._failed(exc) from None
         self._finish()
 
     def write_with(self, fill: Callable[[Path], object]) -> None:
@@ -168,11 +165,15 @@ class PendingOutput:
         try:
             fill(self.temp)
         except OSError as exc:
-            self.discard()
-            raise OutputPathError(
-                f"Cannot write {self.shown} ({exc.strerror}); nothing was written there."
-            ) from None
+            raise self._failed(exc) from None
         self._finish()
+
+    def _failed(self, exc: OSError) -> OutputPathError:
+        """Discard the temporary file; the error that says nothing was written."""
+        self.discard()
+        return OutputPathError(
+            f"Cannot write {self.shown} ({exc.strerror}); nothing was written there."
+        )
 
     def _finish(self) -> None:
         try:

@@ -1,4 +1,4 @@
-"""``python -m analysis calibrate`` (analysis/cli_calibrate.py): the JSON keys, the other
+"""``python -m analysis calibrate`` (cli/calibrate.py): the JSON keys, the other
 formats, the exit codes, and defaults that are ``analysis.calibration``'s."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from analysis.calibration import COLUMNS, DEFAULT_N_SIM, DEFAULT_SEED, SCHEMA
-from analysis.cli import EXIT_OK, EXIT_UNUSABLE, build_parser, main
+from cli import EXIT_OK, EXIT_UNUSABLE, build_parser, main
 from data.demo import write_demo_csv
 from tests.analysis.test_calibration import uniform_practice
 

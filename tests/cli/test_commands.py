@@ -1,5 +1,5 @@
 """The researcher's command line (SPEC section 7), run as ``python -m analysis`` in a subprocess
-and in-process through ``analysis.cli.main``.
+and in-process through ``cli.main``.
 
 Exit codes: 0 clean, 1 row errors, 2 unusable input; never a Python traceback.
 """
@@ -16,7 +16,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from analysis.cli import main
+from cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "data" / "samples"
@@ -275,3 +275,17 @@ def test_demo_rejects_zero_patients(tmp_path, capsys):
     assert main(["demo", "--patients", "0", "--out", str(tmp_path / "d.csv")]) == 2
     assert "--patients" in capsys.readouterr().err
     assert not (tmp_path / "d.csv").exists()
+
+
+def test_help_states_the_bootstrap_defaults():
+    """``--n-boot`` and ``--seed`` default to ``analysis.bootstrap``'s constants, looked up when
+    the command runs; the help repeats them."""
+    from analysis.bootstrap import DEFAULT_N_BOOT, DEFAULT_SEED
+    from cli import build_parser
+
+    parser = build_parser()
+    for command in ("summary", "tables"):
+        sub = parser._subparsers._group_actions[0].choices[command]
+        helps = {a.dest: a.help for a in sub._actions}
+        assert f"(default {DEFAULT_N_BOOT})" in helps["n_boot"]
+        assert f"(default {DEFAULT_SEED})" in helps["seed"]
