@@ -42,12 +42,12 @@ from analysis.calibration_scenarios import (
     unavailable,
 )
 from analysis.calibration_sim import Structure, build_structure, per_patient_columns
-from analysis.claims import suicidal_ideation
-from analysis.claims_config import NOT_TESTABLE, SUPPORTED, ClaimsConfig
+from analysis.claims.config import NOT_TESTABLE, SUPPORTED, ClaimsConfig
+from analysis.claims.evaluate import suicidal_ideation
+from analysis.claims.verdicts import CLAIM_TEXT, ClaimResult
 from analysis.outcomes import patient_outcomes, planned_last_sessions
 from analysis.rates import wilson_ci
 from analysis.safety import safety_report
-from analysis.verdicts import CLAIM_TEXT, ClaimResult
 from data.errors import AnalysisError
 from data.instruments import Registry
 

@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 
 from analysis.calibration_sim import Structure, Truth, simulate_item, simulate_scores
-from analysis.claims import CLAIM_COLUMNS, suicidal_ideation
-from analysis.claims_config import NOT_TESTABLE, ClaimsConfig
-from analysis.claims_faster import intensive_faster
+from analysis.claims.config import NOT_TESTABLE, ClaimsConfig
+from analysis.claims.evaluate import CLAIM_COLUMNS, suicidal_ideation
+from analysis.claims.faster import intensive_faster
+from analysis.claims.verdicts import ClaimResult
 from analysis.outcomes import patient_outcomes
 from analysis.safety import safety_report
-from analysis.verdicts import ClaimResult
 from data.instruments import Registry
 from data.schema import STRING, item_column
 

@@ -22,12 +22,12 @@ from analysis.calibration_runs import (
 )
 from analysis.calibration_sim import Structure, Truth, curve
 from analysis.calibration_truth import p_at_most, p_both_at_most, poisson_binomial, solve
-from analysis.claims import large_improvement, lasting, rapid_onset, treatment_resistant
-from analysis.claims_config import NOT_TESTABLE, SUPPORTED, ClaimsConfig
-from analysis.claims_faster import intensive_faster
+from analysis.claims.config import NOT_TESTABLE, SUPPORTED, ClaimsConfig
+from analysis.claims.evaluate import large_improvement, lasting, rapid_onset, treatment_resistant
+from analysis.claims.faster import intensive_faster
+from analysis.claims.verdicts import ClaimResult, share_verdict
 from analysis.matched_time import INTENSIVE, WEEKLY
 from analysis.outcomes import RESPONSE_FRACTION
-from analysis.verdicts import ClaimResult, share_verdict
 from data.instruments import Registry
 
 #: "True" scenarios: a share this far above the threshold (15 percentage points) ...

@@ -17,8 +17,8 @@ import pandas as pd
 
 from analysis.assessments import Assessments
 from analysis.balance import protocol_balance
-from analysis.claims import ClaimResult, evaluate_claims, with_effect_sizes
-from analysis.claims_config import ClaimsConfig
+from analysis.claims.config import ClaimsConfig
+from analysis.claims.evaluate import ClaimResult, evaluate_claims, with_effect_sizes
 from analysis.effects import DEFAULT_N_BOOT, DEFAULT_SEED, between_effects, paired_effects_by_group
 from analysis.funnel import inclusion_funnel
 from analysis.outcomes import FLAG_COLUMNS, as_all_starters, patient_outcomes

@@ -18,7 +18,7 @@ the demo cohort's PHQ-9 session model (``benchmarks/growth.py``) it took 73 s ag
 for 10,000 patients, and 7.5 s against 0.02 s for 1,000, with fixed effects equal to 2e-7; here
 100,000 patients take 0.13 s. Fitting it ourselves also keeps lme4's parameterisation, starting
 value, singular-fit and boundary rules and convergence check, so the figures and flags read as
-lme4's do, and gives the exact gradient that the per-design-class sums make cheap.
+lme4's do, with an exact gradient that the per-design-class sums make cheap.
 """
 
 from __future__ import annotations

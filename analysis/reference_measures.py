@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import t as student_t
 
-from analysis.claims_config import ClaimsConfig
+from analysis.claims.config import ClaimsConfig
 from analysis.rates import proportion
 from data.benchmarks import Benchmark
 

@@ -22,7 +22,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from analysis.claims_config import ClaimsConfig
+from analysis.claims.config import ClaimsConfig
 from analysis.reference_measures import FIGURE_COLUMNS, bool_flag, practice_figure
 from data.benchmarks import UNTREATED_PERCENT_CHANGE, Benchmark, Benchmarks
 

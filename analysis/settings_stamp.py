@@ -14,7 +14,7 @@ import hashlib
 import json
 from dataclasses import dataclass, fields
 
-from analysis.claims_config import ClaimsConfig
+from analysis.claims.config import ClaimsConfig
 from data.errors import AnalysisError
 
 DEFAULTS, CHANGED, FROZEN, CHANGED_AFTER_FREEZE, NOT_VERIFIED = (

@@ -4,7 +4,7 @@ curve (assessed on their own schedules; intensive sicker; intensive milder) and 
 intensive is truly faster. The test suite checks the same rates with fixed seeds
 (tests/analysis/test_claims_faster.py); this prints them for more practices.
 
-The whole scorecard's family-wise error (analysis.multiplicity) is printed with ``--scorecard``:
+The whole scorecard's family-wise error (analysis.claims.multiplicity) is printed with ``--scorecard``:
 practices where every claim sits exactly at its boundary (tests/analysis/simulate_scorecard.py),
 the share with a false "supported" anywhere, with and without the multiplicity control.
 
@@ -23,8 +23,8 @@ from benchmarks.common import print_table
 
 
 def run(scenario: str, practices: int, patients: int, seed0: int) -> dict:
-    from analysis.claims_config import SUPPORTED, ClaimsConfig
-    from analysis.claims_faster import intensive_faster
+    from analysis.claims.config import SUPPORTED, ClaimsConfig
+    from analysis.claims.faster import intensive_faster
     from analysis.outcomes import patient_outcomes
     from data.instruments import default_registry
     from tests.analysis.simulate import simulate_practice
@@ -52,7 +52,7 @@ def run(scenario: str, practices: int, patients: int, seed0: int) -> dict:
 
 def scorecard(practices: int, patients: int, seed0: int = 70_000) -> None:
     """Family-wise false "supported" on practices where every claim is at its boundary."""
-    from analysis.claims import evaluate_claims
+    from analysis.claims.evaluate import evaluate_claims
     from analysis.outcomes import patient_outcomes
     from data.instruments import default_registry
     from tests.analysis.simulate_scorecard import simulate_boundary_practice

@@ -100,7 +100,7 @@ def claims_settings(args: argparse.Namespace):
     """(ClaimsConfig, Frozen | None): the claim settings of ``--settings FILE`` (a JSON object:
     the ``claims_config`` of a summary), else, with ``--db``, the store's frozen settings when
     they verify, else the defaults; with the store's freeze in force (for the stamp)."""
-    from analysis.claims_config import ClaimsConfig
+    from analysis.claims.config import ClaimsConfig
     from analysis.settings_stamp import Frozen, config_from_json
 
     frozen = None

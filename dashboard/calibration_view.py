@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis.calibration import DEFAULT_SEED, CalibrationResult, calibrate
-from analysis.claims_config import ClaimsConfig
+from analysis.claims.config import ClaimsConfig
 from analysis.outcomes import planned_last_sessions
 from dashboard import results
 from dashboard.claims_view import SHORT_NAMES

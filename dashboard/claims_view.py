@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Sequence
 
 import pandas as pd
 
-from analysis.claims import CLAIM_TEXT, ClaimResult
+from analysis.claims.evaluate import CLAIM_TEXT, ClaimResult
 from dashboard.safe_text import md_escape
 
 #: Short names of the claims, in the order ``evaluate_claims`` gives them.

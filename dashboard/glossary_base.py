@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from analysis.claims_config import ClaimsConfig
+from analysis.claims.config import ClaimsConfig
 from data.instruments import Registry
 
 # -- references (full citations, cited by key in the entries) -----------------------------------

@@ -5,7 +5,7 @@ claim settings in use, never typed in."""
 
 from __future__ import annotations
 
-from analysis.verdicts import CLAIM_TEXT, NO_CONTROL, REGRESSION
+from analysis.claims.verdicts import CLAIM_TEXT, NO_CONTROL, REGRESSION
 from dashboard.glossary_base import Entry
 from dashboard.glossary_base import pct as _pct
 from dashboard.safe_text import md_escape

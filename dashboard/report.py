@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.claims import CLAIM_TEXT, NO_CONTROL, REGRESSION, ClaimResult
+from analysis.claims.evaluate import CLAIM_TEXT, NO_CONTROL, REGRESSION, ClaimResult
 from analysis.methods import SOFTWARE, MethodsInfo
 from analysis.tables import DEFAULT_MIN_N, ResearchTable, prepare_for_export, wide_for_display
 from dashboard import charts, compute

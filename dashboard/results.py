@@ -20,8 +20,8 @@ import streamlit as st
 from analysis.assessments import Assessments
 from analysis.balance import protocol_balance
 from analysis.bootstrap import DEFAULT_N_BOOT
-from analysis.claims import ClaimResult, evaluate_claims
-from analysis.claims_config import ClaimsConfig
+from analysis.claims.config import ClaimsConfig
+from analysis.claims.evaluate import ClaimResult, evaluate_claims
 from analysis.confirmed import confirmed_times, in_common_window
 from analysis.expected_recovery import ExpectedModel, expected_bands, flag_hit_rate
 from analysis.figures import (

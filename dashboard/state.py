@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from analysis.claims_config import ClaimsConfig
+from analysis.claims.config import ClaimsConfig
 from analysis.settings_stamp import Frozen, SettingsStamp, config_from_json
 from analysis.settings_stamp import settings_stamp as make_stamp
 from dashboard.compute import (

@@ -22,7 +22,7 @@ MEASURES = (
     "percent change",
     "median days to relapse",
 )
-#: Claim ids a benchmark may sit beside (analysis.verdicts.CLAIM_TEXT).
+#: Claim ids a benchmark may sit beside (analysis.claims.verdicts.CLAIM_TEXT).
 CLAIM_IDS = (
     "rapid-onset",
     "intensive-faster",

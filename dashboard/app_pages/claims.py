@@ -7,8 +7,8 @@ from dataclasses import fields, replace
 
 import streamlit as st
 
-from analysis.claims_config import ClaimsConfig
-from analysis.multiplicity import RULE as MULTIPLICITY_RULE
+from analysis.claims.config import ClaimsConfig
+from analysis.claims.multiplicity import RULE as MULTIPLICITY_RULE
 from analysis.settings_stamp import canonical_json
 from dashboard import access, results, state
 from dashboard import components as ui

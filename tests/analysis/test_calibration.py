@@ -15,7 +15,7 @@ from analysis.calibration import CLAIMS, COLUMNS, SCHEMA, calibrate
 from analysis.calibration_runs import stacked_outcomes
 from analysis.calibration_sim import Truth, build_structure, simulate_scores
 from analysis.calibration_truth import bvn_cdf, poisson_binomial
-from analysis.claims_config import ClaimsConfig
+from analysis.claims.config import ClaimsConfig
 from analysis.outcomes import patient_outcomes, planned_last_sessions
 from data.demo import generate_demo
 from data.errors import AnalysisError

@@ -14,8 +14,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis.claims import CLAIM_TEXT, attrition_caveat, evaluate_claims, share_verdict
-from analysis.claims_config import (
+from analysis.claims.config import (
     INCONCLUSIVE,
     NOT_SUPPORTED,
     NOT_TESTABLE,
@@ -23,6 +22,7 @@ from analysis.claims_config import (
     SUPPORTED,
     ClaimsConfig,
 )
+from analysis.claims.evaluate import CLAIM_TEXT, attrition_caveat, evaluate_claims, share_verdict
 from analysis.outcomes import patient_outcomes
 from data.instruments import default_registry
 from tests.analysis.handmade import make_tidy
@@ -391,7 +391,7 @@ def test_recall_caveat_only_where_the_claims_time_scale_is_shorter_than_the_reca
      (14.0, 30.0, True), (None, 14.0, False), (4.0, None, False), (math.nan, 14.0, False)],
 )  # fmt: skip
 def test_recall_caveat_compares_the_time_scale_with_the_recall_period(timescale, recall, fires):
-    from analysis.verdicts import recall_caveat
+    from analysis.claims.verdicts import recall_caveat
 
     text = recall_caveat("PHQ-9", recall, timescale, "scores came a median of")
     assert (text is not None) is fires
@@ -505,7 +505,7 @@ def test_thresholds_come_from_the_config():
 
 
 def test_effect_sizes_attached_afterwards_equal_those_given_to_evaluate_claims():
-    from analysis.claims import with_effect_sizes
+    from analysis.claims.evaluate import with_effect_sizes
     from analysis.figures import KEYS, within_effects
 
     tidy = cohort()

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.claims_config import NOT_TESTABLE, SUPPORTED, ClaimsConfig
-from analysis.claims_faster import ancova_difference, intensive_faster
+from analysis.claims.config import NOT_TESTABLE, SUPPORTED, ClaimsConfig
+from analysis.claims.faster import ancova_difference, intensive_faster
 from analysis.matched_time import matched_time_contrast
 from analysis.outcomes import patient_outcomes
 from data.errors import AnalysisError
@@ -231,7 +231,7 @@ def _eot(lo, hi, lo_cal=None, hi_cal=None):
     ],
 )  # fmt: skip
 def test_verdict_rule(mt, eot, verdict, shown_day):
-    from analysis.claims_faster import faster_verdict
+    from analysis.claims.faster import faster_verdict
 
     got, shown = faster_verdict(mt, eot, margin=3.0)
     assert (got, shown.day) == (verdict, shown_day)

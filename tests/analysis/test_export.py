@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis import __version__
-from analysis.claims_config import ClaimsConfig
+from analysis.claims.config import ClaimsConfig
 from analysis.export import sheet_names, to_csv_bytes, to_markdown, to_xlsx_bytes
 from analysis.methods import MethodsInfo, methods_info, methods_rows
 from analysis.outcomes import FOLLOW_UP_WINDOWS, RESPONSE_FRACTION

@@ -1,4 +1,4 @@
-"""Multiplicity control of the scorecard (analysis.multiplicity) and the one-sided p-values it
+"""Multiplicity control of the scorecard (analysis.claims.multiplicity) and the one-sided p-values it
 reads: the share claims' score test against R ``prop.test``, Holm against R ``p.adjust``, the
 intensive-faster p against R ``pnorm``/``pt``, and the family-wise error on simulated practices
 where every claim sits exactly at its boundary.
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis.claims_config import (
+from analysis.claims.config import (
     INCONCLUSIVE,
     NOT_SUPPORTED,
     NOT_TESTABLE,
@@ -18,8 +18,8 @@ from analysis.claims_config import (
     SUPPORTED,
     ClaimsConfig,
 )
-from analysis.multiplicity import EXPLORATORY, PRIMARY, control_multiplicity, one_sided_alpha
-from analysis.verdicts import ClaimResult, share_p_value, share_verdict
+from analysis.claims.multiplicity import EXPLORATORY, PRIMARY, control_multiplicity, one_sided_alpha
+from analysis.claims.verdicts import ClaimResult, share_p_value, share_verdict
 
 CFG = ClaimsConfig()
 
@@ -147,7 +147,7 @@ EOT = {
 
 
 def test_faster_p_value_against_R():
-    from analysis.claims_faster import faster_p_value
+    from analysis.claims.faster import faster_p_value
 
     # day 14: max(pnorm(3, lower = F), pnorm(2.2, lower = F)) = 0.0139034475134986; one day.
     # EOT, margin 3: max(pt(3, 37, lower = F), pt(4 / 1.5, 37, lower = F)) = 0.005647315613697.
@@ -163,7 +163,7 @@ def test_faster_p_value_against_R():
 
 
 def test_faster_p_value_never_supports_where_the_verdict_rule_does_not():
-    from analysis.claims_faster import faster_p_value, faster_verdict
+    from analysis.claims.faster import faster_p_value, faster_verdict
 
     rng = np.random.default_rng(7)
     for _ in range(300):
@@ -183,7 +183,7 @@ def test_family_wise_false_supported_at_most_5_percent_where_every_claim_is_at_i
     anywhere in at most 5% of them (the data must not show more: the lower end of a one-sided
     95% Wilson bound of the observed rate stays at or below 5%), while the same tests without
     multiplicity control clearly exceed 5%."""
-    from analysis.claims import evaluate_claims
+    from analysis.claims.evaluate import evaluate_claims
     from analysis.outcomes import patient_outcomes
     from data.instruments import default_registry
     from tests.analysis.simulate_scorecard import simulate_boundary_practice
@@ -205,7 +205,7 @@ def test_family_wise_false_supported_at_most_5_percent_where_every_claim_is_at_i
 def test_holm_matches_statsmodels_multipletests_on_random_p_values():
     from statsmodels.stats.multitest import multipletests
 
-    from analysis.multiplicity import holm
+    from analysis.claims.multiplicity import holm
 
     rng = np.random.default_rng(3)
     for m in (1, 2, 5, 16, 40):

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from analysis.claims_config import ClaimsConfig
+from analysis.claims.config import ClaimsConfig
 from analysis.settings_stamp import (
     CHANGED,
     CHANGED_AFTER_FREEZE,

@@ -352,7 +352,7 @@ def test_completer_keys_agree_with_patient_outcomes(demo):
 
 
 def test_planned_sessions_from_the_claims_config_reach_the_summary():
-    from analysis.claims_config import ClaimsConfig
+    from analysis.claims.config import ClaimsConfig
     from analysis.figures import fast_figures
 
     tidy = generate_demo()

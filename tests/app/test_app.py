@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.claims_config import ClaimsConfig
+from analysis.claims.config import ClaimsConfig
 from analysis.figures import fast_figures, with_slow_figures
 from analysis.research import research_tables
 from dashboard.claims_view import SHORT_NAMES
@@ -170,7 +170,7 @@ def _demo_figures(filters=None, config=None):
     """The reference: ``analysis.figures.fast_figures`` on the demo cohort (filtered)."""
     import os
 
-    from analysis.claims_config import ClaimsConfig
+    from analysis.claims.config import ClaimsConfig
     from dashboard.state import DEMO_PATIENTS_ENV
     from data.demo import generate_demo
     from data.instruments import default_registry

@@ -19,7 +19,7 @@ def empty_store(tmp_path, monkeypatch):
 
 
 def _panel_script() -> None:
-    from analysis.claims_config import ClaimsConfig
+    from analysis.claims.config import ClaimsConfig
     from dashboard.calibration_view import calibration_panel
     from dashboard.compute import Filters
     from dashboard.state import Context, DataRef
@@ -48,7 +48,7 @@ def test_panel_runs_on_request_and_keeps_its_result():
 
 
 def _filtered_script() -> None:
-    from analysis.claims_config import ClaimsConfig
+    from analysis.claims.config import ClaimsConfig
     from dashboard.calibration_view import calibration_panel
     from dashboard.compute import Filters
     from dashboard.state import Context, DataRef

@@ -84,7 +84,7 @@ def test_help_covers_every_figure_and_claim_with_references(store_url):
                  "Wilson", "BCa", "Kaplan", "Growth model", "Holm", "Settings stamp",
                  "Regression to the mean", "references", "Expected recovery"):  # fmt: skip
         assert word.lower() in titles.lower(), word
-    from analysis.verdicts import CLAIM_TEXT
+    from analysis.claims.verdicts import CLAIM_TEXT
 
     for text in CLAIM_TEXT.values():
         assert text in titles

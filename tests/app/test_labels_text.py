@@ -91,7 +91,7 @@ def test_plot_text_keeps_tags_templates_and_formulas_out_of_plotly():
 
 
 def test_scorecard_and_charts_escape_instrument_and_protocol_labels():
-    from analysis.claims import ClaimResult
+    from analysis.claims.evaluate import ClaimResult
 
     result = ClaimResult(
         id="large-improvement", instrument=IMAGE, verdict="supported", n=30, estimate=50.0,

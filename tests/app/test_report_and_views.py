@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.claims import ClaimResult
+from analysis.claims.evaluate import ClaimResult
 from analysis.figures import fast_figures
 from analysis.methods import methods_info
 from analysis.research import research_tables
@@ -239,7 +239,7 @@ def test_pure_dashboard_modules_do_not_import_streamlit():
 
 
 def test_report_carries_the_settings_stamp_above_the_claims():
-    from analysis.claims_config import ClaimsConfig
+    from analysis.claims.config import ClaimsConfig
     from analysis.settings_stamp import settings_stamp
 
     fig = fast_figures(generate_demo(n_patients=60, seed=3), REG, ClaimsConfig(large_share=0.4))

@@ -22,7 +22,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from analysis.claims_config import ClaimsConfig
+from analysis.claims.config import ClaimsConfig
 from analysis.export import safe_csv_bytes, to_csv_bytes, to_xlsx_bytes
 from analysis.figures import compute_figures
 from analysis.methods import methods_info

@@ -24,8 +24,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from analysis.claims_config import INCONCLUSIVE, SUPPORTED, ClaimsConfig
-from analysis.verdicts import ClaimResult
+from analysis.claims.config import INCONCLUSIVE, SUPPORTED, ClaimsConfig
+from analysis.claims.verdicts import ClaimResult
 
 PRIMARY, EXPLORATORY = "primary", "exploratory"
 #: The rule in words, for the Methods sheet and the dashboard.

@@ -3,7 +3,7 @@
 Every result carries its n, estimate and CI (percentages 0–100 for shares) and the caveats that
 apply: no control group, regression to the mean, attrition (both denominators) and
 recall-window violations. Thresholds come from ``ClaimsConfig``; the verdict rule and the
-caveats live in ``analysis.verdicts``.
+caveats live in ``analysis.claims.verdicts``.
 """
 
 from __future__ import annotations
@@ -13,15 +13,14 @@ from dataclasses import replace as dataclasses_replace
 import pandas as pd
 
 from analysis.assessments import Assessments
-from analysis.claims_config import (
+from analysis.claims.config import (
     NOT_TESTABLE,
     REPORTED,
     ClaimsConfig,
 )
-from analysis.claims_faster import intensive_faster
-from analysis.multiplicity import control_multiplicity
-from analysis.rates import proportion
-from analysis.verdicts import (
+from analysis.claims.faster import intensive_faster
+from analysis.claims.multiplicity import control_multiplicity
+from analysis.claims.verdicts import (
     CLAIM_TEXT,
     NO_CONTROL,
     REGRESSION,
@@ -34,6 +33,7 @@ from analysis.verdicts import (
     standard_caveats,
     with_regression_numbers,
 )
+from analysis.rates import proportion
 
 __all__ = [
     "CLAIM_TEXT",
@@ -301,7 +301,7 @@ def evaluate_claims(
     benchmarks=None,
 ) -> list[ClaimResult]:
     """Every claim of SPEC section 6 on one dataset, with multiplicity control
-    (``analysis.multiplicity``: the primary claim at α, the others Holm-adjusted).
+    (``analysis.claims.multiplicity``: the primary claim at α, the others Holm-adjusted).
 
     ``tidy`` is the tidy table or its ``Assessments``; ``outcomes`` is
     ``patient_outcomes(tidy, registry)``; ``safety`` a ``SafetyReport`` (computed

@@ -30,7 +30,8 @@ from statsmodels.regression.linear_model import OLS
 
 from analysis.assessments import Assessments
 from analysis.balance import balance_frame
-from analysis.claims_config import INCONCLUSIVE, NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED
+from analysis.claims.config import INCONCLUSIVE, NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED
+from analysis.claims.verdicts import ClaimResult, recall_caveat, standard_caveats
 from analysis.confirmed import confirmed_improvement
 from analysis.matched_time import (
     INTENSIVE,
@@ -39,7 +40,6 @@ from analysis.matched_time import (
     MatchedTimeResult,
     matched_time_contrast,
 )
-from analysis.verdicts import ClaimResult, recall_caveat, standard_caveats
 from data.errors import AnalysisError
 
 NOT_RANDOMISED = (

@@ -44,7 +44,7 @@ class ClaimsConfig:
     faster_min_per_protocol: int = 10  # ... patients needed in each protocol
     noninferiority_fraction: float = 0.50  # ... margin = this × the reliable-change threshold
     si_share: float = 0.50  # suicidal-ideation: share with item 9 back to 0 at session 1
-    # multiplicity (analysis.multiplicity): the one claim tested at alpha on its own; every other
+    # multiplicity (analysis.claims.multiplicity): the one claim tested at alpha on its own; every other
     # tested claim is exploratory and Holm-adjusted
     primary_claim: str = "large-improvement"
     primary_instrument: str = "PHQ-9"

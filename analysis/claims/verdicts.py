@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.claims_config import (
+from analysis.claims.config import (
     INCONCLUSIVE,
     NOT_SUPPORTED,
     NOT_TESTABLE,
@@ -59,7 +59,7 @@ class ClaimResult:
     #: most the threshold); None when the claim is not tested or only reported.
     p_value: float | None = None
     #: "primary" (tested at alpha on its own) or "exploratory" (Holm-adjusted), set by
-    #: ``analysis.multiplicity.control_multiplicity``; None when the claim has no test.
+    #: ``analysis.claims.multiplicity.control_multiplicity``; None when the claim has no test.
     role: str | None = None
     p_adjusted: float | None = None  # Holm-adjusted p (the p itself for the primary claim)
     verdict_unadjusted: str | None = None  # the claim's own verdict before multiplicity control
