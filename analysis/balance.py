@@ -34,6 +34,7 @@ from statsmodels.regression.linear_model import WLS
 
 from analysis.effects import BetweenEffects, between_effects
 from analysis.evalue import evalues_mean_difference
+from analysis.numbers import check_ci_level
 from data.errors import AnalysisError
 
 MIN_PER_PROTOCOL = 10
@@ -289,7 +290,7 @@ class AdjustedDifference:
 
 
 def adjusted_difference(
-    frame: pd.DataFrame, weights: np.ndarray, covariates: list[str], *, ci: float = 0.95
+    frame: pd.DataFrame, weights: np.ndarray, covariates: list[str], *, ci_level: float = 0.95
 ) -> AdjustedDifference:
     """WLS of change on [1, treat, covariates] with the overlap weights; SE from the HC3
     sandwich (MacKinnon & White 1985; statsmodels ``cov_type="HC3"`` = R
@@ -300,7 +301,7 @@ def adjusted_difference(
     )
     fit = WLS(frame["change"].to_numpy(float), x, weights=weights).fit(cov_type="HC3", use_t=True)
     se = float(fit.bse[1])
-    q = float(stats.t.ppf((1.0 + ci) / 2.0, fit.df_resid))
+    q = float(stats.t.ppf((1.0 + ci_level) / 2.0, fit.df_resid))
     est = float(fit.params[1])
     return AdjustedDifference(
         est, se, (est - q * se, est + q * se), float(fit.pvalues[1]), float(fit.df_resid)
@@ -410,15 +411,14 @@ def protocol_balance(
     b: str = "weekly",
     *,
     population: pd.Series | np.ndarray | None = None,
-    ci: float = 0.95,
+    ci_level: float = 0.95,
 ) -> BalanceResult:
     """Balance table, overlap weights and the adjusted a − b difference in mean change.
 
     ``outcomes`` is ``analysis.outcomes.patient_outcomes`` output. Raises AnalysisError with
     fewer than 10 patients in either protocol or when the protocols do not overlap at all.
     """
-    if not 0.0 < ci < 1.0:
-        raise AnalysisError(f"The confidence level must be between 0 and 1 (got {ci}).")
+    check_ci_level(ci_level)
     frame = balance_frame(outcomes, instrument, a, b, population)
     t = frame["treat"].to_numpy(dtype=int) == 1
     n_a, n_b = int(t.sum()), int((~t).sum())
@@ -432,8 +432,8 @@ def protocol_balance(
     e, covs = model.score, list(model.covariates)
     w = overlap_weights(t, e)
     table = balance_table(frame, w)
-    adj = adjusted_difference(frame, w, covs, ci=ci)
-    raw = between_effects(frame.loc[t, "change"], frame.loc[~t, "change"], ci=ci)
+    adj = adjusted_difference(frame, w, covs, ci_level=ci_level)
+    raw = between_effects(frame.loc[t, "change"], frame.loc[~t, "change"], ci_level=ci_level)
     sd_change = math.sqrt(
         ((n_a - 1) * raw.sd_a**2 + (n_b - 1) * raw.sd_b**2) / (n_a + n_b - 2)
     )  # the pooled within-protocol SD of change, as Hedges' g uses
@@ -456,6 +456,6 @@ def protocol_balance(
         sd_change=sd_change, e_value=e_value, e_value_ci=e_value_ci,
         overlap_warning=overlap_warning(e, t, table, a=a, b=b, separated=separated),
         notes=tuple(frame.attrs.get("notes", ())),
-        ci_level=ci,
+        ci_level=ci_level,
         weights=frame[["patient_id", "protocol"]].assign(propensity=e, weight=w),
     )  # fmt: skip

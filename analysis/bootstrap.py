@@ -277,7 +277,7 @@ def jackknife_moments(
 
 
 def bca_interval(
-    estimate: float, boot: np.ndarray, jack: np.ndarray, ci: float
+    estimate: float, boot: np.ndarray, jack: np.ndarray, ci_level: float
 ) -> tuple[float, float, float, float]:
     """BCa interval from bootstrap and jackknife values (Efron & Tibshirani 1993, eq. 14.15).
 
@@ -295,7 +295,7 @@ def bca_interval(
     if not np.isfinite(z0) or spread == 0.0:
         return np.nan, np.nan, z0, np.nan
     a = float(np.sum(dev**3) / (6.0 * spread**1.5))
-    z = ndtri(np.array([(1.0 - ci) / 2.0, (1.0 + ci) / 2.0]))
+    z = ndtri(np.array([(1.0 - ci_level) / 2.0, (1.0 + ci_level) / 2.0]))
     levels = ndtr(z0 + (z0 + z) / (1.0 - a * (z0 + z)))
     lo, hi = np.quantile(boot, levels)
     return float(lo), float(hi), z0, a
@@ -308,7 +308,7 @@ def paired_bca(
     *,
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = DEFAULT_SEED,
-    ci: float = 0.95,
+    ci_level: float = 0.95,
     memory_budget: int = MEMORY_BUDGET_BYTES,
 ) -> BootstrapInterval:
     """BCa interval for a moment-based statistic of paired baseline / EOT scores.
@@ -333,5 +333,5 @@ def paired_bca(
     kept = boot[np.isfinite(boot)]
     n_dropped = int(n_boot - kept.size)
     jack = statistic(*jackknife_moments(baseline, eot), n - 1)
-    lo, hi, z0, a = bca_interval(estimate, kept, jack, ci)
+    lo, hi, z0, a = bca_interval(estimate, kept, jack, ci_level)
     return BootstrapInterval(lo, hi, int(kept.size), n_dropped, z0, a)

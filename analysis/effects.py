@@ -37,6 +37,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from analysis.bootstrap import DEFAULT_N_BOOT, DEFAULT_SEED, paired_bca
+from analysis.numbers import check_ci_level, finite_or_none
 from data.errors import AnalysisError
 
 HEADLINE = "g_av"
@@ -53,15 +54,11 @@ METHODS = {
 """Plain-words method for each figure, for table footnotes and the methods sheet."""
 
 
-def _json_float(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
 def _json(value: object) -> object:
     if isinstance(value, tuple):
-        return [_json_float(v) for v in value]
+        return [finite_or_none(v) for v in value]
     if isinstance(value, float):
-        return _json_float(value)
+        return finite_or_none(value)
     return value
 
 
@@ -132,11 +129,6 @@ def _as_float_array(values: object, what: str) -> np.ndarray:
     return arr
 
 
-def _check_ci(ci: float) -> None:
-    if not 0.0 < ci < 1.0:
-        raise AnalysisError(f"The confidence level must be between 0 and 1 (got {ci}).")
-
-
 def _sd(x: np.ndarray) -> float:
     """Sample SD (ddof = 1); exactly 0 when all values are equal; NaN below 2 values."""
     if x.size < 2:
@@ -160,7 +152,7 @@ def hedges_j(df: float | np.ndarray) -> float | np.ndarray:
     return float(j) if j.ndim == 0 else j
 
 
-def noncentral_t_ci(t: float, df: float, ci: float = 0.95) -> tuple[float, float]:
+def noncentral_t_ci(t: float, df: float, ci_level: float = 0.95) -> tuple[float, float]:
     """Noncentrality parameters putting ``t`` at the upper and lower (1 − ci)/2 tails.
 
     Solves P(T ≤ t | df, ncp) = 1 − α/2 (lower) and α/2 (upper) with Brent's method, as
@@ -169,7 +161,7 @@ def noncentral_t_ci(t: float, df: float, ci: float = 0.95) -> tuple[float, float
     """
     if not (np.isfinite(t) and np.isfinite(df) and df >= 1):
         return np.nan, np.nan
-    alpha = 1.0 - ci
+    alpha = 1.0 - ci_level
 
     def solve(target: float, direction: float) -> float:
         def f(ncp: float) -> float:
@@ -202,7 +194,7 @@ def paired_effects(
     *,
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = DEFAULT_SEED,
-    ci: float = 0.95,
+    ci_level: float = 0.95,
 ) -> PairedEffects:
     """Within-group effect sizes of the change baseline − EOT on paired patients.
 
@@ -211,7 +203,7 @@ def paired_effects(
     ``n_boot`` resamples from ``seed`` (NaN below 4 pairs); resamples without spread are dropped
     and counted in ``n_boot_dropped``.
     """
-    _check_ci(ci)
+    check_ci_level(ci_level)
     if n_boot < 0:
         raise AnalysisError(f"The number of bootstrap resamples cannot be negative ({n_boot}).")
     b = _as_float_array(baseline, "baseline")
@@ -240,9 +232,9 @@ def paired_effects(
 
     d_z_ci = (np.nan, np.nan)
     if np.isfinite(d_z):
-        lo, hi = noncentral_t_ci(d_z * math.sqrt(n), n - 1, ci)
+        lo, hi = noncentral_t_ci(d_z * math.sqrt(n), n - 1, ci_level)
         d_z_ci = (lo / math.sqrt(n), hi / math.sqrt(n))
-    boot = paired_bca(b, e, _g_av_statistic, n_boot=n_boot, seed=seed, ci=ci)
+    boot = paired_bca(b, e, _g_av_statistic, n_boot=n_boot, seed=seed, ci_level=ci_level)
     return PairedEffects(
         n=n,
         baseline_mean=mean_b,
@@ -260,7 +252,7 @@ def paired_effects(
         d_rm=d_rm,
         n_boot_used=boot.n_used,
         n_boot_dropped=boot.n_dropped,
-        ci_level=ci,
+        ci_level=ci_level,
     )
 
 
@@ -283,7 +275,7 @@ def paired_effects_by_group(
     *,
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = DEFAULT_SEED,
-    ci: float = 0.95,
+    ci_level: float = 0.95,
 ) -> pd.DataFrame:
     """``paired_effects`` for each group of ``frame`` (one row per patient), one row per group.
 
@@ -305,7 +297,7 @@ def paired_effects_by_group(
         parts.append((part[baseline_col], part[eot_col]))
 
     def one(pair: tuple[pd.Series, pd.Series]) -> PairedEffects:
-        return paired_effects(pair[0], pair[1], n_boot=n_boot, seed=seed, ci=ci)
+        return paired_effects(pair[0], pair[1], n_boot=n_boot, seed=seed, ci_level=ci_level)
 
     # The bootstrap's draws and counts let go of Python's lock, so groups resample side by side
     # on a machine's cores; each group keeps its own generator, so the figures do not change.
@@ -335,7 +327,7 @@ def between_effects(
     change_a: Sequence[float] | np.ndarray | pd.Series,
     change_b: Sequence[float] | np.ndarray | pd.Series,
     *,
-    ci: float = 0.95,
+    ci_level: float = 0.95,
 ) -> BetweenEffects:
     """Compare two independent samples (e.g. change scores under two protocols), a − b.
 
@@ -345,7 +337,7 @@ def between_effects(
     diff ± t_(df, 1 − α/2) · SE. Also serves the mean difference at matched days: pass the two
     samples of scores. Missing values are left out; NaN where a figure is undefined.
     """
-    _check_ci(ci)
+    check_ci_level(ci_level)
     a = _as_float_array(change_a, "first group's")
     b = _as_float_array(change_b, "second group's")
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
@@ -363,7 +355,7 @@ def between_effects(
         if np.isfinite(d):
             j = float(hedges_j(df_pooled))
             scale = math.sqrt(n_a * n_b / (n_a + n_b))
-            lo, hi = noncentral_t_ci(d * scale, df_pooled, ci)
+            lo, hi = noncentral_t_ci(d * scale, df_pooled, ci_level)
             g, g_ci = d * j, (lo / scale * j, hi / scale * j)
 
     welch_t = welch_df = welch_p = np.nan
@@ -375,7 +367,7 @@ def between_effects(
             welch_t = diff / se
             welch_df = (va + vb) ** 2 / (va**2 / (n_a - 1) + vb**2 / (n_b - 1))
             welch_p = float(2.0 * stats.t.sf(abs(welch_t), welch_df))
-            half = float(stats.t.ppf((1.0 + ci) / 2.0, welch_df)) * se
+            half = float(stats.t.ppf((1.0 + ci_level) / 2.0, welch_df)) * se
             diff_ci = (diff - half, diff + half)
     return BetweenEffects(
         n_a=n_a,
@@ -391,5 +383,5 @@ def between_effects(
         welch_t=welch_t,
         welch_df=welch_df,
         welch_p=welch_p,
-        ci_level=ci,
+        ci_level=ci_level,
     )

@@ -28,7 +28,7 @@ def hit_table(
     outcomes: pd.DataFrame,
     instruments: Sequence[str],
     by_sessions: Sequence[int],
-    ci: float,
+    ci_level: float,
 ) -> pd.DataFrame:
     """The hit-rate rows of some instruments from on-track rows and per-patient outcomes."""
     o = outcomes.loc[
@@ -71,7 +71,7 @@ def hit_table(
         ("false_alarm", t["fp"], t["n"] - t["not_improved"]),
     ):
         k, n = k.to_numpy(dtype=np.int64), n.to_numpy(dtype=np.int64)
-        lo, hi = wilson_ci(k, n, ci)
+        lo, hi = wilson_ci(k, n, ci_level)
         out[f"{name}_n"], out[f"{name}_of"] = k, n
         with np.errstate(divide="ignore", invalid="ignore"):
             out[f"{name}_pct"] = np.where(n > 0, 100.0 * k / np.maximum(n, 1), np.nan)

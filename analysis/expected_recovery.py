@@ -335,7 +335,7 @@ def flag_hit_rate(
     level: float = LEVEL,
     simulate_patients: int = 1000,
     seed: int = SIMULATION_SEED,
-    ci: float = 0.95,
+    ci_level: float = 0.95,
 ) -> pd.DataFrame:
     """How well "not on track" flags foretell a course that ends without reliable improvement.
 
@@ -370,7 +370,7 @@ def flag_hit_rate(
             for f in range(folds)  # a few folds, each fitted and predicted in one go
         ]
         o = outcomes if outcomes is not None else patient_outcomes(tidy, registry)
-        got = hit_table(pd.concat(tracks, ignore_index=True), o, hist, ks, ci)
+        got = hit_table(pd.concat(tracks, ignore_index=True), o, hist, ks, ci_level)
         n = model.sources.set_index("instrument")["n_history"]
         got["source"] = "practice history (cross-fitted)"
         got["note"] = [
@@ -381,12 +381,12 @@ def flag_hit_rate(
         frames.append(got)
     rest = [k for k in keys if k not in hist]
     if rest:
-        from data.demo import generate_demo
+        from data.demo.cohort import generate_demo
 
         sim = generate_demo(simulate_patients, seed)
         sim_model = expected_bands(sim, registry, source="reference", **common)
         track = on_track(sim, sim_model)
-        got = hit_table(track, patient_outcomes(sim, registry), rest, ks, ci)
+        got = hit_table(track, patient_outcomes(sim, registry), rest, ks, ci_level)
         got["source"] = "simulation"
         got["note"] = (
             f"a simulated cohort ({simulate_patients} synthetic patients, demo generator, seed "

@@ -81,12 +81,17 @@ class Figures:
         return self.settings or settings_stamp(self.config)
 
 
-def _rates(outcomes: pd.DataFrame, ci: float) -> pd.DataFrame:
+def _rates(outcomes: pd.DataFrame, ci_level: float) -> pd.DataFrame:
     outcomes = outcomes[_RATE_INPUTS]
     done = rates_table(
-        outcomes[outcomes["paired"].fillna(False).astype(bool)], KEYS, FLAG_COLUMNS, ci=ci
+        outcomes[outcomes["paired"].fillna(False).astype(bool)],
+        KEYS,
+        FLAG_COLUMNS,
+        ci_level=ci_level,
     )
-    start = rates_table(as_all_starters(outcomes), KEYS, FLAG_COLUMNS, missing="exclude", ci=ci)
+    start = rates_table(
+        as_all_starters(outcomes), KEYS, FLAG_COLUMNS, missing="exclude", ci_level=ci_level
+    )
     return pd.concat(
         [done.assign(population="completers"), start.assign(population="all starters")],
         ignore_index=True,
@@ -133,7 +138,7 @@ def protocol_pairs(protocols: list[str]) -> list[tuple[str, str]]:
 
 
 def _comparisons(
-    outcomes: pd.DataFrame, tidy: Assessments, registry: Registry, ci: float
+    outcomes: pd.DataFrame, tidy: Assessments, registry: Registry, ci_level: float
 ) -> tuple[pd.DataFrame, dict]:
     """Raw protocol comparisons (SPEC section 5) with the overlap-weighted adjusted difference
     beside each (analysis.balance), and the balance results."""
@@ -147,7 +152,7 @@ def _comparisons(
             cb = part.loc[part["protocol"] == b, "change"].to_numpy(float)
             if min(len(ca), len(cb)) < 2:
                 continue
-            eff = between_effects(ca, cb, ci=ci)
+            eff = between_effects(ca, cb, ci_level=ci_level)
             row = {"instrument": ins, "a": a, "b": b, "n_a": eff.n_a, "n_b": eff.n_b,
                    "mean_change_a": eff.mean_a, "mean_change_b": eff.mean_b,
                    "mean_diff": eff.mean_diff, "mean_diff_ci_lo": eff.mean_diff_ci[0],
@@ -156,18 +161,18 @@ def _comparisons(
                    "welch_t": eff.welch_t, "welch_df": eff.welch_df, "welch_p": eff.welch_p}  # fmt: skip
             row.update(_logrank(part[part["protocol"].isin([a, b])]))
             for day in MATCHED_DAYS:
-                row.update(_matched(matched, ins, a, b, day, ci))
-            balance[(ins, a, b)] = _balance(outcomes, ins, a, b, ci)
+                row.update(_matched(matched, ins, a, b, day, ci_level))
+            balance[(ins, a, b)] = _balance(outcomes, ins, a, b, ci_level)
             row.update(_adjusted(balance[(ins, a, b)]))
             rows.append(row)
     return pd.DataFrame(rows), balance
 
 
-def _balance(outcomes: pd.DataFrame, ins: str, a: str, b: str, ci: float):
+def _balance(outcomes: pd.DataFrame, ins: str, a: str, b: str, ci_level: float):
     """The BalanceResult of one comparison on paired patients, or the reason (text) it could
     not be computed."""
     try:
-        return protocol_balance(outcomes, ins, a, b, ci=ci)
+        return protocol_balance(outcomes, ins, a, b, ci_level=ci_level)
     except AnalysisError as err:
         return str(err)
 
@@ -201,7 +206,7 @@ def _logrank(part: pd.DataFrame) -> dict:
     return {"logrank_scale": scale, "logrank_chi2": lr.chi2, "logrank_p": lr.p}
 
 
-def _matched(matched: pd.DataFrame, ins: str, a: str, b: str, day: float, ci: float) -> dict:
+def _matched(matched: pd.DataFrame, ins: str, a: str, b: str, day: float, ci_level: float) -> dict:
     m = matched[(matched["instrument"] == ins) & (matched["target_day"] == day)]
     ca = m.loc[m["protocol"] == a, "change"].to_numpy(float)
     cb = m.loc[m["protocol"] == b, "change"].to_numpy(float)
@@ -209,7 +214,7 @@ def _matched(matched: pd.DataFrame, ins: str, a: str, b: str, day: float, ci: fl
     if min(len(ca), len(cb)) < 2:
         return {f"{key}_n_a": len(ca), f"{key}_n_b": len(cb), f"{key}_mean_diff": np.nan,
                 f"{key}_mean_diff_ci_lo": np.nan, f"{key}_mean_diff_ci_hi": np.nan, f"{key}_welch_p": np.nan}  # fmt: skip
-    eff = between_effects(ca, cb, ci=ci)
+    eff = between_effects(ca, cb, ci_level=ci_level)
     return {f"{key}_n_a": eff.n_a, f"{key}_n_b": eff.n_b, f"{key}_mean_diff": eff.mean_diff,
             f"{key}_mean_diff_ci_lo": eff.mean_diff_ci[0], f"{key}_mean_diff_ci_hi": eff.mean_diff_ci[1],
             f"{key}_welch_p": eff.welch_p}  # fmt: skip
@@ -273,11 +278,13 @@ def assemble_figures(
     them per filter and must not compute them twice)."""
     a = Assessments.build(tidy)
     paired = outcomes.loc[outcomes["paired"].fillna(False).astype(bool), _EFFECT_INPUTS]
-    effects = within_effects(paired, registry, KEYS, n_boot=0, ci=config.ci_level)
+    effects = within_effects(paired, registry, KEYS, n_boot=0, ci_level=config.ci_level)
     if safety is None:
         safety = safety_report(a, registry)
     if claims is None:
-        by_ins = within_effects(paired, registry, ["instrument"], n_boot=0, ci=config.ci_level)
+        by_ins = within_effects(
+            paired, registry, ["instrument"], n_boot=0, ci_level=config.ci_level
+        )
         claims = evaluate_claims(a, outcomes, registry, config, safety=safety, effects=by_ins)
     comparisons, balance = _comparisons(outcomes, a, registry, config.ci_level)
     return Figures(
@@ -312,10 +319,10 @@ def with_slow_figures(
     paired = fig.outcomes.loc[fig.outcomes["paired"].fillna(False).astype(bool), _EFFECT_INPUTS]
     say(0.05, f"Bootstrap confidence intervals ({n_boot} resamples)")
     effects = within_effects(
-        paired, registry, KEYS, n_boot=n_boot, seed=seed, ci=fig.config.ci_level
+        paired, registry, KEYS, n_boot=n_boot, seed=seed, ci_level=fig.config.ci_level
     )
     by_ins = within_effects(
-        paired, registry, ["instrument"], n_boot=n_boot, seed=seed, ci=fig.config.ci_level
+        paired, registry, ["instrument"], n_boot=n_boot, seed=seed, ci_level=fig.config.ci_level
     )
     claims = with_effect_sizes(fig.claims, by_ins)  # only their g_av CIs change
     fitted: tuple = ()

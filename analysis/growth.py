@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.lmm import LmmFit, fit_random_slope
+from analysis.numbers import finite_or_none
 from data.errors import AnalysisError
 
 REFERENCE_PROTOCOL = "weekly"
@@ -106,7 +107,11 @@ class GrowthResult:
             "converged": self.converged,
             "singular": self.singular,
             "fixed_effects": {
-                fe.term: {"estimate": _num(fe.estimate), "se": _num(fe.se), "ci": _pair(fe.ci)}
+                fe.term: {
+                    "estimate": finite_or_none(fe.estimate),
+                    "se": finite_or_none(fe.se),
+                    "ci": _pair(fe.ci),
+                }
                 for fe in self.fixed_effects
             },
             "fitted": self.fitted,
@@ -116,24 +121,20 @@ class GrowthResult:
             "n_patients": self.n_patients,
             "n_obs": self.n_obs,
             "random_effects": {
-                "sd_intercept": _num(self.sd_intercept),
-                "sd_session": _num(self.sd_session),
-                "corr_intercept_session": _num(self.corr_intercept_session),
+                "sd_intercept": finite_or_none(self.sd_intercept),
+                "sd_session": finite_or_none(self.sd_session),
+                "corr_intercept_session": finite_or_none(self.corr_intercept_session),
             },
-            "residual_sd": _num(self.residual_sd),
-            "reml_criterion": _num(self.reml_criterion),
-            "theta": [_num(t) for t in self.theta],
+            "residual_sd": finite_or_none(self.residual_sd),
+            "reml_criterion": finite_or_none(self.reml_criterion),
+            "theta": [finite_or_none(t) for t in self.theta],
             "iterations": self.iterations,
             "message": self.message,
         }
 
 
-def _num(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
 def _pair(ci: tuple[float, float]) -> list[float | None]:
-    return [_num(ci[0]), _num(ci[1])]
+    return [finite_or_none(ci[0]), finite_or_none(ci[1])]
 
 
 def reference_protocol(labels: list[str] | tuple[str, ...]) -> str:

@@ -29,12 +29,12 @@ from scipy import stats
 from analysis.growth import (
     Encoded,
     FixedEffect,
-    _num,
     _pair,
     encode,
     reference_protocol,
 )
 from analysis.lmm import LmmFit, fit_random_slope
+from analysis.numbers import finite_or_none
 from analysis.timeshape import SHAPES, TimeShape, make_shape
 from data.errors import AnalysisError, ReliefCheckError
 from data.instruments import Registry, default_registry
@@ -69,7 +69,7 @@ class _Estimate:
     def to_dict(self) -> dict:
         """Plain JSON (NaN becomes None), with ``ci`` as [low, high]."""
         out = {
-            k: _num(v) if isinstance(v, float) else v
+            k: finite_or_none(v) if isinstance(v, float) else v
             for k, v in dataclasses.asdict(self).items()  # type: ignore[arg-type]
         }
         return out | {"ci": _pair(self.ci)}
@@ -234,13 +234,13 @@ class DayModelResult:
             "method": METHOD,
             "shape": shape.name if shape else None,
             "shape_columns": list(shape.columns) if shape else [],
-            "knots_log1p_day": [_num(k) for k in shape.knots] if shape else [],
+            "knots_log1p_day": [finite_or_none(k) for k in shape.knots] if shape else [],
             "shape_selection": {
                 "criterion": "AIC of maximum-likelihood fits (lower is better)",
                 "sample_patients": (
                     SHAPE_SAMPLE_PATIENTS if self.n_patients > SHAPE_SAMPLE_PATIENTS else None
                 ),
-                "aic": {k: _num(v) for k, v in self.shape_aic.items()},
+                "aic": {k: finite_or_none(v) for k, v in self.shape_aic.items()},
                 "notes": dict(self.shape_notes),
             },
             "reference_protocol": self.reference_protocol,
@@ -248,24 +248,28 @@ class DayModelResult:
             "n_patients": self.n_patients,
             "n_obs": self.n_obs,
             "higher_is_worse": self.higher_is_worse,
-            "typical_eot_day": {k: _num(v) for k, v in self.typical_eot_day.items()},
-            "first_day": {k: _num(v) for k, v in self.first_day.items()},
-            "last_day": {k: _num(v) for k, v in self.last_day.items()},
+            "typical_eot_day": {k: finite_or_none(v) for k, v in self.typical_eot_day.items()},
+            "first_day": {k: finite_or_none(v) for k, v in self.first_day.items()},
+            "last_day": {k: finite_or_none(v) for k, v in self.last_day.items()},
             "improvement": [i.to_dict() for i in self.improvements],
             "contrasts": [c.to_dict() for c in self.contrasts],
             "fixed_effects": {
-                fe.term: {"estimate": _num(fe.estimate), "se": _num(fe.se), "ci": _pair(fe.ci)}
+                fe.term: {
+                    "estimate": finite_or_none(fe.estimate),
+                    "se": finite_or_none(fe.se),
+                    "ci": _pair(fe.ci),
+                }
                 for fe in self.fixed_effects
             },
             "random_effects": {
                 "slope_covariate": _slope_name(shape),
-                "sd_intercept": _num(self.sd_intercept),
-                "sd_slope": _num(self.sd_slope),
-                "corr_intercept_slope": _num(self.corr_intercept_slope),
+                "sd_intercept": finite_or_none(self.sd_intercept),
+                "sd_slope": finite_or_none(self.sd_slope),
+                "corr_intercept_slope": finite_or_none(self.corr_intercept_slope),
             },
-            "residual_sd": _num(self.residual_sd),
-            "reml_criterion": _num(self.reml_criterion),
-            "theta": [_num(t) for t in self.theta],
+            "residual_sd": finite_or_none(self.residual_sd),
+            "reml_criterion": finite_or_none(self.reml_criterion),
+            "theta": [finite_or_none(t) for t in self.theta],
             "iterations": self.iterations,
             "message": self.message,
         }

@@ -48,6 +48,7 @@ from scipy import stats
 
 from analysis.assessments import Assessments, take
 from analysis.lmm import LmmFit, fit_random_slope
+from analysis.numbers import finite_or_none
 from analysis.timeshape import TimeShape, make_shape
 from data.errors import AnalysisError
 from data.instruments import Registry
@@ -82,9 +83,9 @@ class DayContrast:
             "tested": self.tested,
             "n_intensive_near": self.n_intensive_near,
             "n_weekly_near": self.n_weekly_near,
-            "estimate": _num(self.estimate),
-            "se": _num(self.se),
-            "ci": [_num(self.ci[0]), _num(self.ci[1])],
+            "estimate": finite_or_none(self.estimate),
+            "se": finite_or_none(self.se),
+            "ci": [finite_or_none(self.ci[0]), finite_or_none(self.ci[1])],
         }
 
 
@@ -132,21 +133,17 @@ class MatchedTimeResult:
             "shape": self.shape,
             "contrasts": [c.to_dict() for c in self.contrasts],
             "contrasts_calibrated": [c.to_dict() for c in self.calibrated],
-            "reliability": {k: _num(v) for k, v in self.reliability.items()},
+            "reliability": {k: finite_or_none(v) for k, v in self.reliability.items()},
             "covariates": list(self.covariates),
             "n_intensive": self.n_intensive,
             "n_weekly": self.n_weekly,
             "n_obs": self.n_obs,
-            "horizon_day": _num(self.horizon),
-            "baseline_mean": _num(self.baseline_mean),
+            "horizon_day": finite_or_none(self.horizon),
+            "baseline_mean": finite_or_none(self.baseline_mean),
             "converged": self.converged,
             "singular": self.singular,
             "message": self.message,
         }
-
-
-def _num(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
 
 
 @dataclass(frozen=True)
@@ -302,7 +299,7 @@ def matched_time_contrast(
     tol: float = 3.0,
     min_per_protocol: int = 10,
     shape: str = DEFAULT_SHAPE,
-    ci: float = 0.95,
+    ci_level: float = 0.95,
     covariates: pd.DataFrame | None = None,
 ) -> MatchedTimeResult:
     """The baseline-adjusted intensive advantage at each target day (module docstring).
@@ -332,7 +329,7 @@ def matched_time_contrast(
     fit, sh, fallback = _fit_shape(rows, shape, centre)
     cal_rows, reliability = _calibrated(rows, fit.sigma)
     cal_fit = _fit(cal_rows, sh, centre, reml=True)
-    z = float(stats.norm.ppf(0.5 + ci / 2))
+    z = float(stats.norm.ppf(0.5 + ci_level / 2))
 
     def contrasts_of(f: LmmFit) -> tuple[DayContrast, ...]:
         out = []

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
+from analysis.numbers import check_ci_level
 from data.errors import AnalysisError
 
 
@@ -34,19 +35,18 @@ def _counts(values: object, what: str) -> np.ndarray:
 
 
 def wilson_ci(
-    k: int | Sequence[int] | np.ndarray, n: int | Sequence[int] | np.ndarray, ci: float = 0.95
+    k: int | Sequence[int] | np.ndarray, n: int | Sequence[int] | np.ndarray, ci_level: float = 0.95
 ) -> tuple[np.ndarray | float, np.ndarray | float]:
     """Wilson score interval for k successes out of n, as proportions in [0, 1].
 
     Vectorised: ``k`` and ``n`` broadcast against each other. Where n = 0 both ends are NaN.
     Scalars in, floats out.
     """
-    if not 0.0 < ci < 1.0:
-        raise AnalysisError(f"The confidence level must be between 0 and 1 (got {ci}).")
+    check_ci_level(ci_level)
     kk, nn = np.broadcast_arrays(_counts(k, "numerator"), _counts(n, "denominator"))
     if np.any(kk > nn):
         raise AnalysisError("A rate's numerator cannot be larger than its denominator.")
-    z = float(ndtri((1.0 + ci) / 2.0))
+    z = float(ndtri((1.0 + ci_level) / 2.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         p = kk / nn
         denom = 1.0 + z * z / nn
@@ -81,9 +81,9 @@ class Rate:
         }
 
 
-def proportion(k: int, n: int, ci: float = 0.95) -> Rate:
+def proportion(k: int, n: int, ci_level: float = 0.95) -> Rate:
     """k of n as a Rate; pct and ci are None when n = 0."""
-    lo, hi = wilson_ci(k, n, ci)
+    lo, hi = wilson_ci(k, n, ci_level)
     k_int, n_int = int(k), int(n)
     if n_int == 0:
         return Rate(n=k_int, of=0, pct=None, ci=None)
@@ -116,7 +116,7 @@ def rates_table(
     flag_cols: Sequence[str],
     *,
     missing: Literal["exclude", "false"] = "exclude",
-    ci: float = 0.95,
+    ci_level: float = 0.95,
 ) -> pd.DataFrame:
     """Rates of yes/no flags per group, one row per group and flag.
 
@@ -158,7 +158,7 @@ def rates_table(
     long["flag"] = long["flag"].astype(str)
     k = long["numerator"].to_numpy(dtype=np.int64)
     n = long["denominator"].to_numpy(dtype=np.int64)
-    lo, hi = wilson_ci(k, n, ci)
+    lo, hi = wilson_ci(k, n, ci_level)
     with np.errstate(divide="ignore", invalid="ignore"):
         long["pct"] = np.where(n > 0, 100.0 * k / n, np.nan)
     long["ci_lo"], long["ci_hi"] = 100.0 * np.asarray(lo), 100.0 * np.asarray(hi)

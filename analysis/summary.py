@@ -86,7 +86,7 @@ def _groups(fig: Figures) -> list[dict]:
         )
         done_rows = out.loc[done, [*keys, "change", *FLAG_COLUMNS]]
         mean_done = done_rows.groupby(keys, observed=True, sort=True)["change"].mean()
-        done_rates = rates_table(done_rows, keys, FLAG_COLUMNS, ci=fig.config.ci_level)
+        done_rates = rates_table(done_rows, keys, FLAG_COLUMNS, ci_level=fig.config.ci_level)
         done_rates = done_rates.set_index([*keys, "flag"]).sort_index()
     groups = []
     for (ins, prot), c in counts.iterrows():

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.numbers import check_ci_level
 from data.errors import AnalysisError
 
 #: R's default tolerance for "equal" survival values and times (sqrt of machine epsilon).
@@ -46,7 +47,7 @@ class KMResult:
     median_ci: tuple[float | None, float | None]
     n: int
     n_events: int
-    conf_level: float = 0.95
+    ci_level: float = 0.95
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,10 +138,9 @@ def _timefix(t: np.ndarray) -> np.ndarray:
     return cuts[np.searchsorted(cuts, t, side="right") - 1]
 
 
-def _z(conf_level: float) -> float:
-    if not 0 < conf_level < 1:
-        raise AnalysisError(f"The confidence level must be between 0 and 1, not {conf_level}.")
-    return float(stats.norm.ppf(1 - (1 - conf_level) / 2))
+def _z(ci_level: float) -> float:
+    check_ci_level(ci_level)
+    return float(stats.norm.ppf(1 - (1 - ci_level) / 2))
 
 
 # --------------------------------------------------------------------------- Kaplan–Meier
@@ -162,7 +162,7 @@ def _first_below_half(y: np.ndarray, x: np.ndarray) -> float | None:
     return float(x[i])
 
 
-def _km(t: np.ndarray, e: np.ndarray, z: float, conf_level: float) -> KMResult:
+def _km(t: np.ndarray, e: np.ndarray, z: float, ci_level: float) -> KMResult:
     """Kaplan–Meier on checked, time-fixed arrays (vectorised; one sort)."""
     if t.size == 0:
         raise AnalysisError("There are no patients to draw a survival curve for.")
@@ -199,7 +199,7 @@ def _km(t: np.ndarray, e: np.ndarray, z: float, conf_level: float) -> KMResult:
         median_ci=(_first_below_half(ci_lo, times), _first_below_half(ci_hi, times)),
         n=int(t.size),
         n_events=int(n_event.sum()),
-        conf_level=conf_level,
+        ci_level=ci_level,
     )
 
 
@@ -207,7 +207,7 @@ def kaplan_meier(
     time: Sequence[float] | np.ndarray | pd.Series,
     event: Sequence[object] | np.ndarray | pd.Series,
     *,
-    conf_level: float = 0.95,
+    ci_level: float = 0.95,
 ) -> KMResult:
     """Kaplan–Meier estimate S(t) = Π (1 − dᵢ/nᵢ) with Greenwood log-scale CIs.
 
@@ -215,10 +215,10 @@ def kaplan_meier(
     events count as still at risk at that time. The median is the first time with S(t) ≤ 0.5,
     read as ``print.survfit`` does (see the module notes).
     """
-    z = _z(conf_level)
+    z = _z(ci_level)
     t = _as_times(time)
     e = _as_events(event, t.size)
-    return _km(_timefix(t), e, z, conf_level)
+    return _km(_timefix(t), e, z, ci_level)
 
 
 def survival_at(km: KMResult, times: Sequence[float] | np.ndarray) -> pd.DataFrame:
@@ -272,16 +272,16 @@ def _grouped(
 
 
 def _fit_groups(
-    frame: pd.DataFrame, group_col: str, time_col: str, event_col: str, conf_level: float
+    frame: pd.DataFrame, group_col: str, time_col: str, event_col: str, ci_level: float
 ) -> list[tuple[object, KMResult | None]]:
-    z = _z(conf_level)
+    z = _z(ci_level)
     labels, codes, t, e = _grouped(frame, group_col, time_col, event_col)
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
     fits: list[tuple[object, KMResult | None]] = []
     for k, label in enumerate(labels):  # a handful of protocols
         idx = order[bounds[k] : bounds[k + 1]]
-        fits.append((label, _km(t[idx], e[idx], z, conf_level) if idx.size else None))
+        fits.append((label, _km(t[idx], e[idx], z, ci_level) if idx.size else None))
     return fits
 
 
@@ -291,7 +291,7 @@ def km_by_group(
     time_col: str = "time",
     event_col: str = "event",
     *,
-    conf_level: float = 0.95,
+    ci_level: float = 0.95,
 ) -> pd.DataFrame:
     """Per-group n, events, median and its CI (R: ``print(survfit(Surv(t, e) ~ group))``).
 
@@ -299,7 +299,7 @@ def km_by_group(
     unused category of a categorical group column gives a row with n = 0 and NaN medians.
     """
     rows = []
-    for label, km in _fit_groups(frame, group_col, time_col, event_col, conf_level):
+    for label, km in _fit_groups(frame, group_col, time_col, event_col, ci_level):
         if km is None:
             rows.append((label, 0, 0, np.nan, np.nan, np.nan))
             continue
@@ -315,7 +315,7 @@ def km_curves(
     time_col: str = "time",
     event_col: str = "event",
     *,
-    conf_level: float = 0.95,
+    ci_level: float = 0.95,
 ) -> pd.DataFrame:
     """Long table of the step curves for charts: one row per group and time, from time 0.
 
@@ -323,7 +323,7 @@ def km_curves(
     at risk) so the chart draws the first step. Empty groups have no rows.
     """
     parts = []
-    for label, km in _fit_groups(frame, group_col, time_col, event_col, conf_level):
+    for label, km in _fit_groups(frame, group_col, time_col, event_col, ci_level):
         if km is None:
             continue
         c = km.curve

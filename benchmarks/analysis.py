@@ -46,7 +46,7 @@ def parts(n_patients: int, seed: int, n_boot: int) -> dict:
     """Demo cohort, then fast figures (twice), bootstrap and growth models, each timed."""
     from analysis.figures import fast_figures, with_slow_figures
     from analysis.growth import fit_growth_models
-    from data.demo import generate_demo
+    from data.demo.cohort import generate_demo
     from data.instruments import default_registry
 
     registry = default_registry()
@@ -65,7 +65,7 @@ def end_to_end(n_patients: int, seed: int, n_boot: int) -> dict:
 
     from analysis.figures import compute_figures
     from analysis.summary import summary_json
-    from data.demo import generate_demo
+    from data.demo.cohort import generate_demo
     from data.instruments import default_registry
 
     registry = default_registry()

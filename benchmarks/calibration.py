@@ -22,7 +22,7 @@ def _pct(x: object) -> str:
 
 def main() -> None:
     from analysis.calibration import DEFAULT_N_SIM, DEFAULT_SEED, calibrate
-    from data.demo import generate_demo
+    from data.demo.cohort import generate_demo
     from data.instruments import default_registry
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

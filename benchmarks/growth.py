@@ -2,7 +2,7 @@
 
 Issue target: every analysis figure for 100k patients (about 1.8 million assessments, three
 instruments) in under 20 s and 4 GB, so the three growth models together should take a few
-seconds at most. The cohort is the demo generator's (data/demo.py); each size runs in a fresh
+seconds at most. The cohort is the demo generator's (data/demo/cohort.py); each size runs in a fresh
 process. "session" times ``fit_growth_models`` alone (demo generation excluded), "days" the
 day models (``analysis.growth_days.fit_day_models``: three ML fits for the shape choice and one
 REML refit per instrument); "peak" is the process's peak resident size including the cohort
@@ -32,7 +32,7 @@ def fit_cohort(n_patients: int, seed: int) -> dict:
     the fits."""
     from analysis.growth import fit_growth_models
     from analysis.growth_days import fit_day_models
-    from data.demo import generate_demo
+    from data.demo.cohort import generate_demo
     from data.instruments import default_registry
 
     tidy = generate_demo(n_patients=n_patients, seed=seed)
@@ -104,7 +104,7 @@ def compare_mixedlm(n_patients: int, seed: int, with_mixedlm: bool, repeat: int)
 
     from analysis.growth import fit_growth
     from analysis.lmm import fit_random_slope
-    from data.demo import generate_demo
+    from data.demo.cohort import generate_demo
 
     tidy = generate_demo(n_patients=n_patients, seed=seed)
     y, X, session, patient = _phq9_design(tidy)

@@ -22,7 +22,7 @@ from benchmarks.common import measure, print_table
 
 def make_file(path: str, n_rows: int) -> int:
     """Write a long CSV of about ``n_rows`` assessments from the demo generator."""
-    from data.demo import generate_demo, write_demo_csv
+    from data.demo.cohort import generate_demo, write_demo_csv
 
     # the demo cohort has about 20 assessments a patient
     n_patients = max(1, n_rows // 20)

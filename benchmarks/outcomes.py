@@ -3,7 +3,7 @@
 Run from the repository root:
 
     python -m benchmarks.outcomes            # 10k and 100k patients, own generator
-    python -m benchmarks.outcomes --demo     # also time on data.demo.generate_demo
+    python -m benchmarks.outcomes --demo     # also time on data.demo.cohort.generate_demo
 
 The generator below is vectorised and deliberately plain (no clinical realism beyond a falling
 score with noise): three instruments per patient, a baseline for ~92 %, 1–10 treatment
@@ -120,12 +120,14 @@ def run(n_patients: int, tidy: pd.DataFrame | None = None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, nargs="*", default=[10_000, 100_000])
-    parser.add_argument("--demo", action="store_true", help="also time data.demo.generate_demo")
+    parser.add_argument(
+        "--demo", action="store_true", help="also time data.demo.cohort.generate_demo"
+    )
     args = parser.parse_args()
     for n in args.patients:
         run(n)
     if args.demo:
-        from data.demo import generate_demo
+        from data.demo.cohort import generate_demo
 
         for n in args.patients:
             print("demo cohort:")

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 
 from data.instruments import default_registry
-from data.readers import RawTable
+from data.readers.export import RawTable
 from data.schema import conform, item_column
 from data.store import content_hash, open_store
-from data.validation import Validated
+from data.validation.validate import Validated
 
 SESSIONS = 5
 INSTRUMENTS = ("PHQ-9", "GAD-7")

@@ -61,8 +61,8 @@ def settings_option(p: argparse.ArgumentParser) -> None:
 
 def skipped_columns(args: argparse.Namespace) -> dict[str, str] | None:
     """The column mapping of ``--skip-column HEADER`` (repeatable): those columns are left out
-    unread, before any check looks at their values (``data.readers.NOT_USED``)."""
-    from data.readers import NOT_USED
+    unread, before any check looks at their values (``data.readers.export.NOT_USED``)."""
+    from data.readers.export import NOT_USED
 
     headers = getattr(args, "skip_column", None) or []
     return {h: NOT_USED for h in headers} or None

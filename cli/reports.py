@@ -124,7 +124,7 @@ def _problem_json(p) -> dict:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Write the synthetic demo cohort as a long CSV."""
-    from data.demo import DEFAULT_SEED, generate_demo, write_demo_csv
+    from data.demo.cohort import DEFAULT_SEED, generate_demo, write_demo_csv
 
     if args.patients < 1:
         raise ReliefCheckError("--patients must be at least 1.")

@@ -7,12 +7,12 @@ lines from its ``details`` (both denominators, g_av, medians, the log-rank test 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Iterable, Sequence
 
 import pandas as pd
 
 from analysis.claims.evaluate import CLAIM_TEXT, ClaimResult
+from analysis.numbers import finite_or_none
 from dashboard.safe_text import md_escape
 
 #: Short names of the claims, in the order ``evaluate_claims`` gives them.
@@ -33,15 +33,6 @@ VERDICTS: dict[str, tuple[str, str]] = {
     "not testable": ("gray", "the data cannot test this claim"),
     "reported": ("blue", "reported without a verdict"),
 }
-
-
-def finite_or_none(x: object) -> float | None:
-    """``x`` as a finite float, or None (missing, NaN, infinite or not a number)."""
-    try:
-        v = float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def _pct(x: object) -> str:

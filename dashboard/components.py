@@ -8,8 +8,9 @@ from collections.abc import Mapping
 import plotly.graph_objects as go
 import streamlit as st
 
+from analysis.numbers import finite_or_none
 from dashboard.chart_style import is_empty_figure
-from dashboard.claims_view import VERDICTS, detail_lines, estimate_text, finite_or_none
+from dashboard.claims_view import VERDICTS, detail_lines, estimate_text
 from dashboard.safe_text import md_escape  # pages call ui.md_escape on every label they show
 
 

@@ -23,9 +23,9 @@ def rejects_csv(validated) -> bytes:
 
 
 def findings_csv(findings: pd.DataFrame) -> bytes:
-    """Every finding of the Upload page's validation report (``data.report_groups``), one line
+    """Every finding of the Upload page's validation report (``data.validation.report_groups``), one line
     per flagged row and rule: row, column, severity, problem, fix."""
-    from data.report_groups import download_table
+    from data.validation.report_groups import download_table
 
     return safe_csv_bytes(download_table(findings))
 

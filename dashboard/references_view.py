@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from analysis.numbers import finite_or_none
 from dashboard.chart_style import INK, OKABE_ITO, empty_figure, finite, style, wrap
-from dashboard.claims_view import SHORT_NAMES, finite_or_none
+from dashboard.claims_view import SHORT_NAMES
 from dashboard.safe_text import md_escape, plot_text, plot_texts
 
 __all__ = [

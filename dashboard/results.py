@@ -263,7 +263,7 @@ def claims(
     o = outcomes(ref, reg_text, filters)
     paired = _paired(o)
     effects = (
-        within_effects(paired, registry, ["instrument"], n_boot=0, ci=config.ci_level)
+        within_effects(paired, registry, ["instrument"], n_boot=0, ci_level=config.ci_level)
         if len(paired)
         else None
     )

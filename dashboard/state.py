@@ -130,7 +130,7 @@ def _store_tidy(url: str, version: str) -> pd.DataFrame:
 
 
 def _demo_ref(note: str) -> DataRef:
-    from data.demo import DEFAULT_N_PATIENTS, DEFAULT_SEED, GENERATOR_VERSION
+    from data.demo.cohort import DEFAULT_N_PATIENTS, DEFAULT_SEED, GENERATOR_VERSION
 
     n = int(os.environ.get(DEMO_PATIENTS_ENV, DEFAULT_N_PATIENTS))
     return DataRef(
@@ -156,7 +156,7 @@ def data_ref() -> DataRef:
 def full_tidy(ref: DataRef) -> pd.DataFrame:
     """The whole tidy table of ``ref`` (shared, read-only: callers must not modify it)."""
     if ref.is_demo:
-        from data.demo import generate_demo
+        from data.demo.cohort import generate_demo
 
         return generate_demo(n_patients=ref.n_patients, seed=ref.seed)
     return _store_tidy(ref.url, ref.version)
@@ -176,7 +176,7 @@ def baseline_months(ref: DataRef) -> pd.Series | None:
     """Each patient's baseline month code (data/periods.py; index patient_id), for the period
     filter: the store's (kept masked, read with the anchor key), or the demo cohort's."""
     if ref.is_demo:
-        from data.demo import demo_baseline_months
+        from data.demo.cohort import demo_baseline_months
 
         return demo_baseline_months(full_tidy(ref), ref.seed)
     return _store_months(ref.url, ref.version)

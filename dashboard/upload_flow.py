@@ -1,7 +1,7 @@
 """The upload and history pages' helpers (no Streamlit here): the file's columns for the mapping
 screen, the choices a column can be mapped to, and tables of what a commit or an undo changed.
 
-The mapping screen works on the same texts as ``data.readers.detect_mapping``: a header maps
+The mapping screen works on the same texts as ``data.readers.export.detect_mapping``: a header maps
 to a canonical column (``patient_id``, ``score``, ``item_3`` …), an instrument's total in a wide
 export (``PHQ-9``) or one of its items (``PHQ-9:item_3``), or to nothing (None). The edited
 dict goes back to ``data.ingest.load_export(mapping=...)``.
@@ -16,13 +16,13 @@ import pandas as pd
 
 from dashboard import times
 from data.errors import UnusableFileError
-from data.headers import CANONICAL, display_headers
 from data.instruments import Registry
-from data.privacy import example_is_safe
-from data.read_csv import read_csv_grid
-from data.read_xlsx import read_xlsx_grid, sheet_names
-from data.readers import NOT_USED, detect_mapping
+from data.readers.csv import read_csv_grid
+from data.readers.export import NOT_USED, detect_mapping
+from data.readers.headers import CANONICAL, display_headers
+from data.readers.xlsx import read_xlsx_grid, sheet_names
 from data.schema import item_column
+from data.validation.privacy import example_is_safe
 
 #: What each canonical column holds, in a clinician's words.
 COLUMN_MEANING = {
@@ -71,7 +71,7 @@ def file_columns(
 ) -> FileColumns:
     """The header row of a CSV or of one sheet of a workbook, a few values under each header,
     and the detected mapping. A column whose header or examples look like personal data
-    (``data.privacy.example_is_safe``) gets no examples and is named in ``withheld``;
+    (``data.validation.privacy.example_is_safe``) gets no examples and is named in ``withheld``;
     ``examples=False`` (a file refused for personal data) gives headers only. Raises
     UnusableFileError when the file cannot be read at all."""
     if is_workbook(data):
@@ -136,7 +136,7 @@ def changed_mapping(
     detected: Mapping[str, str | None], chosen: Mapping[str, str | None]
 ) -> dict[str, str | None] | None:
     """The mapping to pass to ``load_export``: the whole chosen dict, with every column left at
-    "(not used)" (None) sent as ``data.readers.NOT_USED`` so that the reader leaves it out
+    "(not used)" (None) sent as ``data.readers.export.NOT_USED`` so that the reader leaves it out
     unread (its values are then neither checked nor shown nor stored); None when nothing was
     changed and no column is "(not used)" (the reader's own detection gives the same result)."""
     if dict(chosen) == dict(detected) and None not in chosen.values():
@@ -146,7 +146,7 @@ def changed_mapping(
 
 def protocol_missing(err: UnusableFileError) -> bool:
     """True when the file is unusable (also) because it has no protocol column."""
-    from data.validation import NO_PROTOCOL
+    from data.validation.validate import NO_PROTOCOL
 
     return any(p.message == NO_PROTOCOL.message for p in err.problems)
 

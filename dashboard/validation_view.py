@@ -2,7 +2,7 @@
 
 The counts are in spreadsheet rows and add up (read = accepted + set aside + exact repeats
 skipped); assessments are explained beside them. The report has one line per rule and column
-(``data.report_groups.group_findings``), filterable by severity and column, and every finding
+(``data.validation.report_groups.group_findings``), filterable by severity and column, and every finding
 downloads as a formula-safe CSV, so a file with thousands of findings stays readable.
 """
 
@@ -14,9 +14,9 @@ import streamlit as st
 
 from dashboard import payloads
 from dashboard.safe_text import md_escape
-from data.cells import fmt_numbers
 from data.plurals import count_of
-from data.report_groups import (
+from data.validation.cells import fmt_numbers
+from data.validation.report_groups import (
     NO_COLUMN,
     column_choices,
     filter_findings,

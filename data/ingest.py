@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from data.instruments import Registry, default_registry
-from data.readers import read_export
-from data.validation import Validated, validate
+from data.readers.export import read_export
+from data.validation.validate import Validated, validate
 
 
 def load_export(

@@ -1,4 +1,4 @@
-"""The value half of the privacy gate (data.privacy): which cell values look like something
+"""The value half of the privacy gate (data.validation.privacy): which cell values look like something
 that identifies a person, and hidden characters in labels.
 
 Each rule is a regular expression run by pyarrow (RE2: no look-around, so a word boundary is

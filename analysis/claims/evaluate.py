@@ -14,7 +14,6 @@ import pandas as pd
 
 from analysis.assessments import Assessments
 from analysis.claims.config import (
-    NOT_TESTABLE,
     REPORTED,
     ClaimsConfig,
 )
@@ -27,8 +26,9 @@ from analysis.claims.verdicts import (
     ClaimResult,
     attrition_caveat,
     eot_recall_caveats,
+    not_testable,
     recall_caveat,
-    share_p_value,
+    share_claim,
     share_verdict,
     standard_caveats,
     with_regression_numbers,
@@ -59,10 +59,6 @@ def _has_days(outcomes: pd.DataFrame) -> bool:
     return bool(outcomes["first_post_day"].notna().any())
 
 
-def _not_testable(claim_id: str, instrument: str | None, why: str, test: str) -> ClaimResult:
-    return ClaimResult(claim_id, instrument, NOT_TESTABLE, 0, None, (None, None), test, (why,))
-
-
 def rapid_onset(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
     """Share of paired patients with reliable improvement at a first post-baseline assessment
     made within ``cfg.rapid_days`` days of baseline; supported when the Wilson lower bound
@@ -74,12 +70,11 @@ def rapid_onset(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
         f"lower end of the 95% CI is at least {cfg.rapid_share:.0%}."
     )
     if not _has_days(out):
-        return _not_testable("rapid-onset", ins.key, "The data has no days since baseline.", test)
+        return not_testable("rapid-onset", ins.key, "The data has no days since baseline.", test)
     paired = out[out["paired"].fillna(False).astype(bool) & out["first_post_day"].notna()]
     early = paired["first_post_day"] <= cfg.rapid_days
     hit = paired["first_post_reliable_improvement"].fillna(False).astype(bool) & early
     k, n = int(hit.sum()), len(paired)
-    verdict, pct, ci = share_verdict(k, n, cfg.rapid_share, cfg)
     caveats = list(standard_caveats(out, ins.key, ins.recall_days))
     late = int((~early).sum())
     if late:
@@ -94,11 +89,18 @@ def rapid_onset(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
     )  # fmt: skip
     if rc:
         caveats.append(rc)
-    return ClaimResult(
-        "rapid-onset", ins.key, verdict, n, pct, ci, test, tuple(caveats),
-        details={"n_first_assessed_within_window": int(early.sum()), "k": k},
-        p_value=share_p_value(k, n, cfg.rapid_share),
-    )  # fmt: skip
+    details = {"n_first_assessed_within_window": int(early.sum()), "k": k}
+    return share_claim(
+        "rapid-onset",
+        ins.key,
+        k,
+        n,
+        cfg.rapid_share,
+        cfg,
+        test=test,
+        caveats=caveats,
+        details=details,
+    )
 
 
 def large_improvement(
@@ -113,9 +115,8 @@ def large_improvement(
         f"treatment; supported when the lower end of the 95% CI is at least {cfg.large_share:.0%}."
     )
     if out.empty:
-        return _not_testable(claim_id, ins.key, f"No {ins.key} scores in this group.", test)
+        return not_testable(claim_id, ins.key, f"No {ins.key} scores in this group.", test)
     k, n = _flag(out[out["paired"].fillna(False).astype(bool)], "reliable_improvement")
-    verdict, pct, ci = share_verdict(k, n, cfg.large_share, cfg)
     starters = out[out["has_baseline"].fillna(False).astype(bool)]
     all_k = int(starters["reliable_improvement"].fillna(False).astype(bool).sum())
     details = {"k": k, "all_starters_n": all_k, "all_starters_of": len(starters)}
@@ -123,10 +124,18 @@ def large_improvement(
         details.update({key: effect.get(key) for key in ("g_av", "g_av_ci_lo", "g_av_ci_hi")})
     caveats = list(standard_caveats(out, ins.key, ins.recall_days))
     caveats.extend(eot_recall_caveats(out[out["paired"].fillna(False).astype(bool)], ins))
-    return ClaimResult(
-        claim_id, ins.key, verdict, n, pct, ci, test, tuple(caveats), group=group,
-        details=details, p_value=share_p_value(k, n, cfg.large_share),
-    )  # fmt: skip
+    return share_claim(
+        claim_id,
+        ins.key,
+        k,
+        n,
+        cfg.large_share,
+        cfg,
+        test=test,
+        caveats=caveats,
+        group=group,
+        details=details,
+    )
 
 
 def lasting(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
@@ -145,9 +154,8 @@ def lasting(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
     )
     col = f"sustained{w}"
     if col not in out.columns or not out["has_follow_up"].fillna(False).any():
-        return _not_testable("lasting", ins.key, "The data has no follow-up assessments.", test)
+        return not_testable("lasting", ins.key, "The data has no follow-up assessments.", test)
     k, n = _flag(out, col)
-    verdict, pct, ci = share_verdict(k, n, cfg.lasting_share, cfg)
     responders = int(out["response"].fillna(False).astype(bool).sum())
     not_seen = responders - n
     worst = proportion(k, responders, cfg.ci_level)
@@ -178,10 +186,17 @@ def lasting(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
         "best_case_ci_lo": best.ci[0] if best.ci else None,
         "best_case_ci_hi": best.ci[1] if best.ci else None,
     }
-    return ClaimResult(
-        "lasting", ins.key, verdict, n, pct, ci, test, tuple(caveats), details=details,
-        p_value=share_p_value(k, n, cfg.lasting_share),
-    )  # fmt: skip
+    return share_claim(
+        "lasting",
+        ins.key,
+        k,
+        n,
+        cfg.lasting_share,
+        cfg,
+        test=test,
+        caveats=caveats,
+        details=details,
+    )
 
 
 def initial_anxiety(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
@@ -192,8 +207,7 @@ def initial_anxiety(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
     )
     k, n = _flag(out, "s1_reliable_deterioration")
     if n == 0:
-        return _not_testable("initial-anxiety", ins.key, "No session-1 scores.", test)
-    _, pct, ci = share_verdict(k, n, 0.5, cfg)
+        return not_testable("initial-anxiety", ins.key, "No session-1 scores.", test)
     caveats = list(standard_caveats(out, ins.key, ins.recall_days))
     s1 = out.loc[out["s1_reliable_deterioration"].notna().to_numpy(), "s1_day"].dropna()
     rc = recall_caveat(
@@ -202,9 +216,10 @@ def initial_anxiety(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
     )  # fmt: skip
     if rc:
         caveats.append(rc)
-    return ClaimResult(
-        "initial-anxiety", ins.key, REPORTED, n, pct, ci, test, tuple(caveats), details={"k": k},
-    )  # fmt: skip
+    shown = share_claim(
+        "initial-anxiety", ins.key, k, n, 0.5, cfg, test=test, caveats=caveats, details={"k": k}
+    )
+    return dataclasses_replace(shown, verdict=REPORTED, p_value=None)  # a share, no verdict
 
 
 def suicidal_ideation(
@@ -222,12 +237,11 @@ def suicidal_ideation(
         f"95% CI is at least {cfg.si_share:.0%}. End of treatment and new onset shown beside it."
     )
     if not safety.available:
-        return _not_testable("suicidal-ideation", instrument, safety.reason, test)
+        return not_testable("suicidal-ideation", instrument, safety.reason, test)
     res = safety.resolution.groupby("timepoint", observed=True)[
         ["n", "of", "n_baseline_positive"]
     ].sum()
     k, n = (int(res.loc["session 1", c]) if "session 1" in res.index else 0 for c in ("n", "of"))
-    verdict, pct, ci = share_verdict(k, n, cfg.si_share, cfg)
     eot_k, eot_n = (
         int(res.loc["end of treatment", c]) if "end of treatment" in res.index else 0
         for c in ("n", "of")
@@ -253,10 +267,17 @@ def suicidal_ideation(
         "thoughts at baseline reported them at a later assessment.",
     )
     rc = recall_caveat(instrument, recall_days, s1_day, "session-1 answers came a median of")
-    return ClaimResult(
-        "suicidal-ideation", instrument, verdict, n, pct, ci, test,
-        caveats + ((rc,) if rc else ()), details=details, p_value=share_p_value(k, n, cfg.si_share),
-    )  # fmt: skip
+    return share_claim(
+        "suicidal-ideation",
+        instrument,
+        k,
+        n,
+        cfg.si_share,
+        cfg,
+        test=test,
+        caveats=caveats + ((rc,) if rc else ()),
+        details=details,
+    )
 
 
 #: The outcome columns the claims read, besides ``sustained<window>`` for ``lasting``.
@@ -345,7 +366,7 @@ def evaluate_claims(
         results.append(initial_anxiety(by_ins[gad], registry.get(gad), cfg))
     else:
         results.append(
-            _not_testable(
+            not_testable(
                 "initial-anxiety",
                 "GAD-7",
                 "The data has no GAD-7 scores.",
@@ -353,7 +374,7 @@ def evaluate_claims(
             )
         )
     if not present:
-        results = [_not_testable(c, None, "The data has no scores.", "") for c in CLAIM_TEXT]
+        results = [not_testable(c, None, "The data has no scores.", "") for c in CLAIM_TEXT]
     results = with_regression_numbers(results, by_ins, benchmarks)
     return control_multiplicity(results, cfg)
 
@@ -383,7 +404,7 @@ def treatment_resistant(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResul
         "treatment_resistant" not in out.columns
         or not out["treatment_resistant"].fillna(False).any()
     ):
-        return _not_testable(
+        return not_testable(
             "treatment-resistant", ins.key,
             "The data has no treatment-resistant patients recorded.",
             "Reliable improvement at the end of treatment among treatment-resistant patients.",

@@ -30,8 +30,8 @@ from statsmodels.regression.linear_model import OLS
 
 from analysis.assessments import Assessments
 from analysis.balance import balance_frame
-from analysis.claims.config import INCONCLUSIVE, NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED
-from analysis.claims.verdicts import ClaimResult, recall_caveat, standard_caveats
+from analysis.claims.config import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
+from analysis.claims.verdicts import ClaimResult, not_testable, recall_caveat, standard_caveats
 from analysis.confirmed import confirmed_improvement
 from analysis.matched_time import (
     INTENSIVE,
@@ -41,6 +41,9 @@ from analysis.matched_time import (
     matched_time_contrast,
 )
 from data.errors import AnalysisError
+
+#: The group the claim's result is about.
+GROUP = "intensive vs weekly"
 
 NOT_RANDOMISED = (
     "Protocols were not randomised: patients who choose a retreat may differ from those who "
@@ -54,17 +57,14 @@ SCHEDULES = (
 
 
 def _not_testable(ins, why: str, test: str) -> ClaimResult:
-    return ClaimResult(
-        "intensive-faster", ins.key, NOT_TESTABLE, 0, None, (None, None), test, (why,),
-        group="intensive vs weekly",
-    )  # fmt: skip
+    return not_testable("intensive-faster", ins.key, why, test, group=GROUP)
 
 
 def ancova_difference(
     change: np.ndarray,
     intensive: np.ndarray,
     baseline: np.ndarray,
-    ci: float = 0.95,
+    ci_level: float = 0.95,
     covariates: np.ndarray | None = None,
 ) -> tuple[float, float, tuple[float, float]]:
     """Difference in mean change (intensive − weekly) at the mean baseline: OLS of change on
@@ -74,14 +74,14 @@ def ancova_difference(
     X = np.column_stack([np.ones_like(change), intensive, baseline - baseline.mean(), extra])
     res = OLS(change, X).fit(cov_type="HC3")
     est, se = float(res.params[1]), float(res.bse[1])
-    half = float(stats.t.ppf(0.5 + ci / 2, res.df_resid)) * se
+    half = float(stats.t.ppf(0.5 + ci_level / 2, res.df_resid)) * se
     return est, se, (est - half, est + half)
 
 
 def _end_of_treatment(
     out: pd.DataFrame,
     reliability: dict[str, float],
-    ci: float,
+    ci_level: float,
     mt: MatchedTimeResult,
     characteristics: pd.DataFrame | None,
 ) -> dict[str, object]:
@@ -109,7 +109,7 @@ def _end_of_treatment(
             extra = values - values.mean(axis=0)
     df = len(change) - 3 - (0 if extra is None else extra.shape[1])  # residual df of the OLS
     for key, b in (("measured", base), ("calibrated", cal)):
-        est, se, (lo, hi) = ancova_difference(change, intensive, b, ci, extra)
+        est, se, (lo, hi) = ancova_difference(change, intensive, b, ci_level, extra)
         res[key] = {"estimate": est, "se": se, "ci": (lo, hi), "df": df}
     return res
 
@@ -159,7 +159,7 @@ def intensive_faster(out: pd.DataFrame, ins, cfg, tidy, registry) -> ClaimResult
         mt = matched_time_contrast(
             a, ins.key, registry, days=cfg.faster_days, tol=cfg.faster_window,
             min_per_protocol=cfg.faster_min_per_protocol, shape=cfg.faster_shape,
-            ci=cfg.ci_level, covariates=characteristics,
+            ci_level=cfg.ci_level, covariates=characteristics,
         )  # fmt: skip
     except AnalysisError as err:
         return _not_testable(ins, str(err), test)
@@ -193,10 +193,18 @@ def intensive_faster(out: pd.DataFrame, ins, cfg, tidy, registry) -> ClaimResult
     details = _details(mt, eot, margin, shown)
     details.update(confirmed_improvement(a, out, ins.key, float(ins.improvement(1.0, 0.0))))
     return ClaimResult(
-        "intensive-faster", ins.key, verdict, mt.n_intensive + mt.n_weekly, shown.estimate,
-        shown.ci, test, tuple(caveats), group="intensive vs weekly", details=details,
+        id="intensive-faster",
+        instrument=ins.key,
+        verdict=verdict,
+        n=mt.n_intensive + mt.n_weekly,
+        estimate=shown.estimate,
+        ci=shown.ci,
+        test=test,
+        caveats=tuple(caveats),
+        group=GROUP,
+        details=details,
         p_value=p_value,
-    )  # fmt: skip
+    )
 
 
 def faster_p_value(mt: MatchedTimeResult, eot: dict, margin: float) -> float:

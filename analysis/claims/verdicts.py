@@ -4,6 +4,7 @@ Wilson-bound verdict rule for shares, and the caveats every verdict carries.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -17,6 +18,7 @@ from analysis.claims.config import (
     SUPPORTED,
     ClaimsConfig,
 )
+from analysis.numbers import finite_or_none
 from analysis.rates import wilson_ci
 from analysis.references import regression_to_mean_caveat
 from data.benchmarks import default_benchmarks
@@ -75,30 +77,40 @@ class ClaimResult:
             "instrument": self.instrument,
             "verdict": self.verdict,
             "n": int(self.n),
-            "estimate": _num(self.estimate),
-            "ci": [_num(self.ci[0]), _num(self.ci[1])],
+            "estimate": finite_or_none(self.estimate),
+            "ci": [finite_or_none(self.ci[0]), finite_or_none(self.ci[1])],
             "caveats": list(self.caveats),
             "claim": self.claim,
             "test": self.test,
             "group": self.group,
             "details": {k: _jsonable(v) for k, v in self.details.items()},
             "role": self.role,
-            "p_value": _num(self.p_value),
-            "p_adjusted": _num(self.p_adjusted),
+            "p_value": finite_or_none(self.p_value),
+            "p_adjusted": finite_or_none(self.p_adjusted),
             "verdict_unadjusted": self.verdict_unadjusted or self.verdict,
         }
 
 
-def _num(x: object) -> float | None:
-    if x is None:
-        return None
-    x = float(x)  # type: ignore[arg-type]
-    return None if np.isnan(x) else x
+def not_testable(
+    claim_id: str, instrument: str | None, why: str, test: str, group: str = "all patients"
+) -> ClaimResult:
+    """The result of a claim the data cannot test, saying why."""
+    return ClaimResult(
+        id=claim_id,
+        instrument=instrument,
+        verdict=NOT_TESTABLE,
+        n=0,
+        estimate=None,
+        ci=(None, None),
+        test=test,
+        caveats=(why,),
+        group=group,
+    )
 
 
 def _jsonable(v: object) -> object:
     if isinstance(v, float | np.floating):
-        return _num(v)
+        return finite_or_none(v)
     if isinstance(v, np.integer):
         return int(v)
     if isinstance(v, np.bool_):
@@ -117,7 +129,7 @@ def share_verdict(
     """
     if n == 0:
         return NOT_TESTABLE, None, (None, None)
-    lo, hi = wilson_ci(np.array([k]), np.array([n]), ci=cfg.ci_level)
+    lo, hi = wilson_ci(np.array([k]), np.array([n]), ci_level=cfg.ci_level)
     pct, ci = 100.0 * k / n, (100.0 * float(lo[0]), 100.0 * float(hi[0]))
     if n < cfg.min_patients:
         return INCONCLUSIVE, pct, ci
@@ -126,6 +138,37 @@ def share_verdict(
     if ci[1] < 100.0 * threshold:
         return NOT_SUPPORTED, pct, ci
     return INCONCLUSIVE, pct, ci
+
+
+def share_claim(
+    claim_id: str,
+    instrument: str | None,
+    k: int,
+    n: int,
+    threshold: float,
+    cfg: ClaimsConfig,
+    *,
+    test: str,
+    caveats: Sequence[str],
+    group: str = "all patients",
+    details: dict | None = None,
+) -> ClaimResult:
+    """The result of a share claim, "at least ``threshold`` of patients": k of n with its Wilson
+    CI and verdict (``share_verdict``) and its one-sided p-value (``share_p_value``)."""
+    verdict, pct, ci = share_verdict(k, n, threshold, cfg)
+    return ClaimResult(
+        id=claim_id,
+        instrument=instrument,
+        verdict=verdict,
+        n=n,
+        estimate=pct,
+        ci=ci,
+        test=test,
+        caveats=tuple(caveats),
+        group=group,
+        details={} if details is None else details,
+        p_value=share_p_value(k, n, threshold),
+    )
 
 
 def share_p_value(k: int, n: int, threshold: float) -> float | None:

@@ -14,6 +14,7 @@ from dataclasses import replace
 import plotly.graph_objects as go
 import streamlit as st
 
+from analysis.bootstrap import DEFAULT_N_BOOT
 from analysis.export import to_csv_bytes, to_markdown, to_xlsx_bytes
 from analysis.methods import methods_info
 from analysis.summary import summary_json
@@ -93,7 +94,7 @@ with st.container(border=True):
     st.toggle(
         "Leave out the bootstrap CIs and growth models (faster on large data)",
         key=SKIP_KEY,
-        help=f"They take 2,000 bootstrap resamples of {n_paired:,} paired patients and a "
+        help=f"They take {DEFAULT_N_BOOT:,} bootstrap resamples of {n_paired:,} paired patients and a "
         "mixed-effects model per instrument: a few seconds, longer on large data. They are "
         "computed once per data version, filters and settings.",
     )

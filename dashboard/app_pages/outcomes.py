@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from analysis.bootstrap import DEFAULT_N_BOOT
 from dashboard import access, charts, charts_balance, compute, results, state
 from dashboard import components as ui
 from dashboard.safe_text import plot_text
@@ -176,11 +177,13 @@ with tabs[5]:
         token = (ref, reg_text, filters)
         boot = None
         if n_pairs <= results.AUTO_BOOTSTRAP_MAX or token in asked:
-            with st.spinner("Computing bootstrap confidence intervals (2,000 resamples)…"):
+            with st.spinner(
+                f"Computing bootstrap confidence intervals ({DEFAULT_N_BOOT:,} resamples)…"
+            ):
                 boot = results.effects_bootstrap(ref, reg_text, filters)
         else:
             st.info(
-                f"The g_av intervals come from 2,000 bootstrap resamples of {n_pairs} paired "
+                f"The g_av intervals come from {DEFAULT_N_BOOT:,} bootstrap resamples of {n_pairs} paired "
                 "patients, which takes a few seconds."
             )
             if st.button("Compute g_av confidence intervals", type="primary"):
@@ -224,7 +227,7 @@ with tabs[5]:
         ui.how_computed(
             "Within a protocol: Hedges' g_av = mean change / mean of the baseline and "
             "end-of-treatment SDs, times the small-sample factor J; 95% CI by BCa bootstrap "
-            "(2,000 resamples, fixed seed). d_z = mean change / SD of change (CI from the "
+            f"({DEFAULT_N_BOOT:,} resamples, fixed seed). d_z = mean change / SD of change (CI from the "
             "noncentral t). Between protocols: Hedges' g on change scores with the pooled SD, "
             "CI from the noncentral t (positive: the first protocol improved more).",
             help_anchor="g-av",

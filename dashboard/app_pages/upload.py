@@ -24,10 +24,10 @@ from dashboard.upload_flow import (
 )
 from data.errors import ReliefCheckError, UnusableFileError
 from data.plurals import count_of
-from data.privacy import refused_for_privacy
-from data.readers import NOT_USED, read_export
+from data.readers.export import NOT_USED, read_export
 from data.store import content_hash
-from data.validation import validate
+from data.validation.privacy import refused_for_privacy
+from data.validation.validate import validate
 
 who = access.require_page("upload")  # before anything reads data
 

@@ -56,7 +56,7 @@ def commit(
     before_commit: Callable[[], None] | None = None,
     expected_version: int | None = None,
 ) -> CommitResult:
-    """Store the accepted rows of ``validated`` (a data.validation.Validated) as one upload.
+    """Store the accepted rows of ``validated`` (a data.validation.validate.Validated) as one upload.
 
     ``uploader``: who uploads (an e-mail, or ``local``; blank means ``local``), recorded on the
     upload and as the actor of its audit entries. ``expected_version``: the store's content

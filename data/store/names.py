@@ -26,7 +26,7 @@ def _identifying(text: str) -> bool:
     """Whether the upload gate's value check calls ``text`` identifying."""
     import pandas as pd
 
-    from data import privacy
+    from data.validation import privacy
 
     values = pd.Series([text, text.replace("_", " ")], dtype=privacy.TEXT)
     return any(bool(m.any()) for m in privacy.looks_identifying(values).values())

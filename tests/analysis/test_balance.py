@@ -36,7 +36,7 @@ from analysis.evalue import evalue_rr, evalues_md, evalues_mean_difference, eval
 from analysis.outcomes import patient_outcomes
 from dashboard.chart_style import is_empty_figure
 from dashboard.charts_balance import love_plot
-from data.demo import generate_demo
+from data.demo.cohort import generate_demo
 from data.errors import AnalysisError
 from data.instruments import default_registry
 
@@ -396,7 +396,7 @@ def test_population_mask_narrows_who_is_compared():
 
 def test_on_the_demo_cohort_through_patient_outcomes():
     outcomes = patient_outcomes(generate_demo(400, seed=3), default_registry())
-    r = protocol_balance(outcomes, "PHQ-9", ci=0.9)
+    r = protocol_balance(outcomes, "PHQ-9", ci_level=0.9)
     paired = outcomes[(outcomes["instrument"] == "PHQ-9") & outcomes["paired"]]
     assert r.n_a == (paired["protocol"] == "intensive").sum()
     assert r.n_b == (paired["protocol"] == "weekly").sum()
@@ -490,7 +490,7 @@ def test_research_tables_carry_the_balance_and_the_adjusted_difference():
     from analysis.figures import fast_figures
     from analysis.research import research_tables
     from analysis.tables import prepare_for_export
-    from data.demo import generate_demo
+    from data.demo.cohort import generate_demo
 
     tidy = generate_demo(n_patients=200)
     reg = default_registry()

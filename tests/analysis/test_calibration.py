@@ -17,7 +17,7 @@ from analysis.calibration_sim import Truth, build_structure, simulate_scores
 from analysis.calibration_truth import bvn_cdf, poisson_binomial
 from analysis.claims.config import ClaimsConfig
 from analysis.outcomes import patient_outcomes, planned_last_sessions
-from data.demo import generate_demo
+from data.demo.cohort import generate_demo
 from data.errors import AnalysisError
 from data.instruments import default_registry, load_registry
 from data.schema import conform

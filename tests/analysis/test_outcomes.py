@@ -571,7 +571,7 @@ def test_demo_completers_are_the_non_dropouts_with_a_baseline():
     (about 33 % of weekly starters end at 6, 29 % at 7): over seeds 0–39 it was 7 in 12 of 40
     cohorts of 160 patients, 5 of 40 of 300, 2 of 40 of 1,000 and 0 of 40 of 3,000; the two
     cohorts checked here (the default demo and a large one) give 6."""
-    from data.demo import demo_patients, generate_demo
+    from data.demo.cohort import demo_patients, generate_demo
 
     for n, seed in ((300, 20240917), (3000, 5)):
         tidy = generate_demo(n, seed=seed)

@@ -1,4 +1,4 @@
-"""Recovery of the demo cohort's known truth (data/demo_truth.json): over 200 seeded demo
+"""Recovery of the demo cohort's known truth (data/demo/truth.json): over 200 seeded demo
 cohorts, the 95% CIs of g_av (BCa bootstrap) and of the outcome rates (Wilson) must cover the
 population value in 93–97 % of cases."""
 
@@ -12,10 +12,12 @@ import pytest
 from analysis.effects import paired_effects_by_group
 from analysis.figures import KEYS, _rates
 from analysis.outcomes import patient_outcomes
-from data.demo import generate_demo
+from data.demo.cohort import generate_demo
 from data.instruments import default_registry
 
-TRUTH = json.loads((Path(__file__).resolve().parents[2] / "data" / "demo_truth.json").read_text())
+TRUTH = json.loads(
+    (Path(__file__).resolve().parents[2] / "data" / "demo" / "truth.json").read_text()
+)
 RATES = ("reliable_improvement", "response", "remission")
 N_REPS, N_PATIENTS = 200, 300
 

@@ -38,7 +38,7 @@ from dashboard.references_view import (
     references_display,
 )
 from data.benchmarks import BUILTIN_FILE, default_benchmarks, parse_benchmarks
-from data.demo import generate_demo
+from data.demo.cohort import generate_demo
 from data.instruments import default_registry
 
 BM = default_benchmarks()

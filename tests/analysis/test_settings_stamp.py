@@ -100,7 +100,7 @@ def test_frozen_settings_of_an_older_config_keep_later_fields_at_their_defaults(
 @pytest.fixture(scope="module")
 def figures():
     from analysis.figures import compute_figures
-    from data.demo import generate_demo
+    from data.demo.cohort import generate_demo
     from data.instruments import default_registry
 
     reg = default_registry()
@@ -130,7 +130,7 @@ def test_stamp_and_multiplicity_are_in_the_claims_table_and_the_methods_sheet(fi
     from analysis.export import to_csv_bytes, to_markdown, to_xlsx_bytes
     from analysis.methods import methods_info
     from analysis.research import research_tables
-    from data.demo import generate_demo
+    from data.demo.cohort import generate_demo
 
     fig, reg = figures
     text = fig.stamp().text()

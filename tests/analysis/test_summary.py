@@ -22,7 +22,7 @@ from analysis.bootstrap import DEFAULT_SEED
 from analysis.effects import paired_effects
 from analysis.figures import compute_figures
 from analysis.summary import SCHEMA, summary_json, summary_long
-from data.demo import generate_demo
+from data.demo.cohort import generate_demo
 from data.instruments import default_registry
 
 REG = default_registry()

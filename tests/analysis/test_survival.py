@@ -330,4 +330,4 @@ def test_logrank_needs_two_groups_and_named_columns():
     with pytest.raises(AnalysisError, match="no column"):
         km_curves(pd.DataFrame({"time": [1], "event": [1]}))
     with pytest.raises(AnalysisError, match="confidence level"):
-        kaplan_meier([1, 2], [1, 0], conf_level=95)
+        kaplan_meier([1, 2], [1, 0], ci_level=95)

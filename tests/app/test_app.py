@@ -17,7 +17,7 @@ from analysis.figures import fast_figures, with_slow_figures
 from analysis.research import research_tables
 from dashboard.claims_view import SHORT_NAMES
 from dashboard.safe_text import md_escape
-from data.demo import DEFAULT_N_PATIENTS, DEFAULT_SEED, generate_demo
+from data.demo.cohort import DEFAULT_N_PATIENTS, DEFAULT_SEED, generate_demo
 from data.instruments import default_registry
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
@@ -172,7 +172,7 @@ def _demo_figures(filters=None, config=None):
 
     from analysis.claims.config import ClaimsConfig
     from dashboard.state import DEMO_PATIENTS_ENV
-    from data.demo import generate_demo
+    from data.demo.cohort import generate_demo
     from data.instruments import default_registry
 
     tidy = generate_demo(

@@ -12,7 +12,7 @@ from analysis.effects import between_effects
 from analysis.outcomes import patient_outcomes, planned_last_sessions
 from dashboard import compute
 from dashboard.compute import Filters
-from data.demo import generate_demo
+from data.demo.cohort import generate_demo
 from data.instruments import default_registry, load_registry
 from tests.analysis.handmade import make_tidy
 

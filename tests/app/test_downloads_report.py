@@ -20,7 +20,7 @@ from analysis.methods import DataSource, methods_info
 from analysis.research import research_tables
 from dashboard import report, report_pdf, results, state
 from dashboard.compute import Filters
-from data.demo import generate_demo
+from data.demo.cohort import generate_demo
 from data.ingest import load_export
 from data.instruments import default_registry
 from data.store import content_hash, open_store

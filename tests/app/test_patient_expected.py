@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from analysis.expected_recovery import expected_bands, on_track
 from dashboard import charts
 from dashboard.state import DEMO_PATIENTS_ENV
-from data.demo import DEFAULT_N_PATIENTS, DEFAULT_SEED, generate_demo
+from data.demo.cohort import DEFAULT_N_PATIENTS, DEFAULT_SEED, generate_demo
 from data.instruments import default_registry
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.compute import Filters, filter_outcomes, with_baseline_months
-from data.demo import DEFAULT_SEED, demo_baseline_months, generate_demo
+from data.demo.cohort import DEFAULT_SEED, demo_baseline_months, generate_demo
 from data.periods import in_period
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")

@@ -19,11 +19,11 @@ from analysis.methods import methods_info
 from analysis.research import research_tables
 from analysis.trajectories import by_session
 from dashboard import claims_view, report, upload_flow
-from data.demo import generate_demo
-from data.headers import parse_target
+from data.demo.cohort import generate_demo
 from data.ingest import load_export
 from data.instruments import default_registry
-from data.readers import NOT_USED, detect_mapping
+from data.readers.export import NOT_USED, detect_mapping
+from data.readers.headers import parse_target
 from data.store import content_hash, open_store
 from tests.analysis.handmade import make_tidy
 

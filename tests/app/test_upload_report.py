@@ -20,8 +20,8 @@ from dashboard import payloads
 from dashboard.upload_flow import changed_mapping, file_columns
 from data.errors import Problem
 from data.instruments import default_registry
-from data.readers import NOT_USED
-from data.report_groups import problems_findings
+from data.readers.export import NOT_USED
+from data.validation.report_groups import problems_findings
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "dashboard" / "app.py")

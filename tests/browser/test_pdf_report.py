@@ -22,7 +22,7 @@ from analysis.research import research_tables
 from analysis.trajectories import by_session
 from dashboard import report, report_pdf
 from dashboard.claims_view import SHORT_NAMES
-from data.demo import generate_demo
+from data.demo.cohort import generate_demo
 from data.instruments import load_registry
 from tests.browser.conftest import ROOT, chromium_path
 

@@ -12,7 +12,7 @@ import pytest
 
 from analysis.calibration import COLUMNS, DEFAULT_N_SIM, DEFAULT_SEED, SCHEMA
 from cli import EXIT_OK, EXIT_UNUSABLE, build_parser, main
-from data.demo import write_demo_csv
+from data.demo.cohort import write_demo_csv
 from tests.analysis.test_calibration import uniform_practice
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -221,8 +221,8 @@ def test_safe_csv_is_utf8_with_bom_and_crlf():
 
 ALLOWED_WRITERS = {
     "analysis/export.py",  # safe_csv_bytes and to_xlsx_bytes: the one CSV and XLSX writer
-    "data/demo.py",  # the synthetic demo cohort, generated numbers and fixed labels
-    "data/samples.py",  # the built-in sample exports, generated the same way
+    "data/demo/cohort.py",  # the synthetic demo cohort, generated numbers and fixed labels
+    "data/demo/samples.py",  # the built-in sample exports, generated the same way
 }
 _WRITER_CALL = re.compile(
     r"\.to_csv\(|\.to_excel\(|xlsxwriter\.Workbook\(|ExcelWriter\(|csv\.writer\("

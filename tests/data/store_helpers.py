@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine, text
 
-from data.readers import RawTable
+from data.readers.export import RawTable
 from data.schema import conform
 from data.store.engine import normalise_url
 from data.store.keys import key_from_text
 from data.store.pseudonyms import pseudonym
-from data.validation import Validated
+from data.validation.validate import Validated
 from tests.pg_server import fresh_database_url
 
 TABLES = (
@@ -87,7 +87,7 @@ def validated(
     from_baseline: dict[str, bool] | None = None,
     n_rejected: int = 0,
 ) -> Validated:
-    """A Validated as data.validation would give it: tidy conformed, source rows 2, 3, …
+    """A Validated as data.validation.validate would give it: tidy conformed, source rows 2, 3, …
 
     ``anchors``: patient → date text (the day-0 date of that patient in this file).
     ``from_baseline`` is attached as ``anchor_from_baseline`` when given.

@@ -1,4 +1,4 @@
-"""Reading cells for validation (data/cells.py; docs/validation.md, "Numbers" and "Speed").
+"""Reading cells for validation (data/validation/cells.py; docs/validation.md, "Numbers" and "Speed").
 
 A number column of plain decimal numbers is read in one pass (``Numbers``); every other column
 is read once per distinct value (``Coded``). The two readings must give the same numbers, the
@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.cells import Coded, Numbers, read_cells
 from data.errors import UnusableFileError
-from data.privacy import find_identifiers
-from data.validation import validate
+from data.validation.cells import Coded, Numbers, read_cells
+from data.validation.privacy import find_identifiers
+from data.validation.validate import validate
 from tests.data.validation_helpers import REG, raw, rows
 
 TEXT = "string[pyarrow]"

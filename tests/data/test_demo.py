@@ -1,4 +1,4 @@
-"""The synthetic demo cohort (data/demo.py): SPEC section 2 shape, section 3 ranges and items,
+"""The synthetic demo cohort (data/demo/cohort.py): SPEC section 2 shape, section 3 ranges and items,
 determinism, the two protocols' schedules, attrition and follow-up shares against DemoParams."""
 
 import dataclasses
@@ -13,14 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data.demo import (
+from data.demo.cohort import (
     DEFAULT_PARAMS,
     DemoParams,
     demo_patients,
     generate_demo,
     write_demo_csv,
 )
-from data.demo_model import split_totals
+from data.demo.model import split_totals
 from data.errors import ReliefCheckError
 from data.instruments import default_registry
 from data.schema import conform

@@ -8,9 +8,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from data.demo import generate_demo
+from data.demo.cohort import generate_demo
+from data.demo.samples import SAMPLE_FILES, SAMPLES_DIR, SAMPLES_SEED, sample_ids, write_samples
 from data.instruments import default_registry
-from data.samples import SAMPLE_FILES, SAMPLES_DIR, SAMPLES_SEED, sample_ids, write_samples
 from data.schema import conform
 
 

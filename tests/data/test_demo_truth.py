@@ -1,4 +1,4 @@
-"""The demo cohort's documented truth (data/demo_truth.py, data/demo_truth.json): SPEC section 4
+"""The demo cohort's documented truth (data/demo/truth.py, data/demo/truth.json): SPEC section 4
 and 5 definitions checked by hand arithmetic, and the committed JSON checked against a fresh
 simulation so that it cannot go stale silently."""
 
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.demo import DEFAULT_PARAMS, GENERATOR_VERSION
-from data.demo_truth import (
+from data.demo.cohort import DEFAULT_PARAMS, GENERATOR_VERSION
+from data.demo.truth import (
     TRUTH_FILE,
     TRUTH_SEED,
     load_truth,

@@ -10,9 +10,9 @@ import pytest
 
 from data.errors import UnusableFileError
 from data.instruments import default_registry
-from data.privacy import find_identifiers, header_words, identifier_kind
-from data.readers import RawTable
-from data.validation import validate
+from data.readers.export import RawTable
+from data.validation.privacy import find_identifiers, header_words, identifier_kind
+from data.validation.validate import validate
 from tests.data.validation_helpers import NASTY, raw_from_csv
 
 

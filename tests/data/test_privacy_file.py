@@ -8,9 +8,9 @@ import pytest
 import xlsxwriter
 
 from data.errors import UnusableFileError
-from data.privacy import find_identifiers, preamble_problems
-from data.readers import read_export
-from data.validation import validate
+from data.readers.export import read_export
+from data.validation.privacy import find_identifiers, preamble_problems
+from data.validation.validate import validate
 from tests.data.validation_helpers import REG, raw, rows
 
 HEADER = ["patient_id", "protocol", "instrument", "session", "day", "score"]

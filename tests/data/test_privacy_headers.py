@@ -1,4 +1,4 @@
-"""The header half of the privacy gate (data.privacy_headers): headers that announce an
+"""The header half of the privacy gate (data.validation.privacy_headers): headers that announce an
 identifier are refused, in English, German, French and Spanish, abbreviated or not; every
 header the readers map, the sample files' headers and look-alikes such as "last session" pass.
 """
@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from data.demo.samples import SAMPLE_FILES, SAMPLES_DIR
 from data.instruments import default_registry
-from data.privacy import find_identifiers, header_words, identifier_kind
-from data.samples import SAMPLE_FILES, SAMPLES_DIR
+from data.validation.privacy import find_identifiers, header_words, identifier_kind
 from tests.data.test_privacy import table
 
 VOCABULARY = Path(__file__).resolve().parents[2] / "data" / "vocabulary.toml"

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from data.privacy import find_identifiers
 from data.privacy_values import NUMBERS, PERSON, PREFILTER, TEXT, classify, comparable
+from data.validation.privacy import find_identifiers
 from tests.data.test_privacy import table
 
 #: Refused in the patient_id column (and named by kind), whatever the rest of the file holds.

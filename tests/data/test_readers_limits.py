@@ -24,11 +24,11 @@ import pytest
 from data import limits
 from data.errors import UnusableFileError
 from data.instruments import default_registry
-from data.readers import read_export
-from data.xlsx_archive import open_archive, part_chunks
-from data.xlsx_scan import FastSheet, in_pieces, scan_sheet
-from data.xlsx_shared import shared_sizes
-from data.xlsx_slow import slow_sheet
+from data.readers.export import read_export
+from data.readers.xlsx_archive import open_archive, part_chunks
+from data.readers.xlsx_scan import FastSheet, in_pieces, scan_sheet
+from data.readers.xlsx_shared import shared_sizes
+from data.readers.xlsx_slow import slow_sheet
 from tests.data import hostile_files as H
 
 REG = default_registry()
@@ -77,7 +77,7 @@ def test_inline_text_bomb_is_refused_by_its_growth():
 
 
 def test_workbook_unzipping_past_the_total_is_refused(monkeypatch):
-    monkeypatch.setattr("data.xlsx_archive.MAX_XLSX_UNZIPPED_BYTES", 1000)
+    monkeypatch.setattr("data.readers.xlsx_archive.MAX_XLSX_UNZIPPED_BYTES", 1000)
     assert "unzips to more than" in refused(H.lying_dimension())
 
 
@@ -172,7 +172,7 @@ def test_prefixed_xml_is_scanned_by_arrays_as_the_parser_scans_it(monkeypatch):
     shared = shared_sizes(archive)
     info = archive.info("xl/worksheets/sheet1.xml")
     slow = slow_sheet(archive, info, "Scores", shared)
-    monkeypatch.setattr("data.xlsx_slow.slow_sheet", lambda *a: pytest.fail("parser used"))
+    monkeypatch.setattr("data.readers.xlsx_slow.slow_sheet", lambda *a: pytest.fail("parser used"))
     fast = scan_sheet(archive, "xl/worksheets/sheet1.xml", "Scores", shared)
     assert (
         (fast.rows, fast.columns, fast.cells)
@@ -251,7 +251,7 @@ import json, resource, sys
 sys.path.insert(0, {root!r})
 from data.errors import UnusableFileError
 from data.instruments import default_registry
-from data.readers import read_export
+from data.readers.export import read_export
 registry = default_registry()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:

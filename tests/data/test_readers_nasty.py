@@ -13,7 +13,7 @@ import pytest
 
 from data.errors import UnusableFileError
 from data.instruments import default_registry
-from data.readers import read_export
+from data.readers.export import read_export
 
 NASTY = Path(__file__).parents[1] / "fixtures" / "nasty"
 REG = default_registry()

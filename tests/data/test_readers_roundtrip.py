@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data.instruments import default_registry
-from data.readers import read_export
+from data.readers.export import read_export
 
 REG = default_registry()
 TEXT = string.ascii_letters + string.digits + " ,;\t\"'-_/.éü€\n"

@@ -8,7 +8,7 @@ cells are written out by hand.
 import pandas as pd
 
 from data.instruments import default_registry
-from data.readers import read_export
+from data.readers.export import read_export
 
 REG = default_registry()
 

@@ -14,8 +14,8 @@ import pytest
 
 from data.errors import UnusableFileError
 from data.instruments import default_registry
-from data.read_xlsx import sheet_names
-from data.readers import RawTable, read_export
+from data.readers.export import RawTable, read_export
+from data.readers.xlsx import sheet_names
 
 REG = default_registry()
 

@@ -1,4 +1,4 @@
-"""The validation report's data (data/report_groups.py, issue 12): every finding kept uncapped,
+"""The validation report's data (data/validation/report_groups.py, issue 12): every finding kept uncapped,
 grouped by rule, filtered, downloaded; headline counts in rows that add up; the no-baseline note
 only for patients with accepted rows; and a column mapped to (not used) left out unread."""
 
@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 
 from data.errors import UnusableFileError
-from data.findings import PROBLEMS_PER_RULE
 from data.ingest import load_export
 from data.plurals import count_of
-from data.readers import NOT_USED
-from data.report_groups import (
+from data.readers.export import NOT_USED
+from data.store.messages import _n
+from data.validation.findings import PROBLEMS_PER_RULE
+from data.validation.report_groups import (
     NO_COLUMN,
     column_choices,
     download_table,
@@ -20,8 +21,7 @@ from data.report_groups import (
     row_counts,
     validated_counts,
 )
-from data.store.messages import _n
-from data.validation import validate
+from data.validation.validate import validate
 from tests.data.validation_helpers import REG, raw
 
 HEAD = "patient_id,protocol,instrument,session,day,score\n"

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from data.errors import UnusableFileError
-from data.findings import PROBLEMS_PER_RULE
-from data.readers import RawTable
-from data.validation import validate
+from data.readers.export import RawTable
+from data.validation.findings import PROBLEMS_PER_RULE
+from data.validation.validate import validate
 from tests.data.validation_helpers import (
     GAD,
     NASTY,

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data.schema import conform
-from data.validation import validate
+from data.validation.validate import validate
 from tests.data.validation_helpers import (
     NASTY,
     REG,

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from data.instruments import default_registry
-from data.readers import RawTable
+from data.readers.export import RawTable
 from data.vocabulary import vocabulary
 
 REG = default_registry()

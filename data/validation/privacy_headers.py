@@ -1,4 +1,4 @@
-"""The header half of the privacy gate (data.privacy): does a column's header announce that it
+"""The header half of the privacy gate (data.validation.privacy): does a column's header announce that it
 holds something that identifies a person?
 
 A header is cut into words, case-, accent- and punctuation-blind ("Date of Birth",

@@ -4,7 +4,7 @@ The generator is a mixture with clipping and rounding, so the truth is measured,
 ``population_truth`` simulates one very large cohort and computes, with plain pandas and numpy
 written here (independent of the analysis package), the SPEC section 4 and 5 quantities per
 protocol × instrument. The values for the default parameters are committed in
-``data/demo_truth.json``; regenerate them with ``python -m data.demo_truth`` whenever
+``data/demo/truth.json``; regenerate them with ``python -m data.demo.truth`` whenever
 GENERATOR_VERSION or DemoParams defaults change (a test fails until you do).
 """
 
@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data.demo import DEFAULT_PARAMS, GENERATOR_VERSION, generate_demo
-from data.demo_params import DemoParams
+from data.demo.cohort import DEFAULT_PARAMS, GENERATOR_VERSION, generate_demo
+from data.demo.params import DemoParams
 from data.errors import ReliefCheckError
 from data.instruments import Registry, default_registry
 
-TRUTH_FILE = Path(__file__).with_name("demo_truth.json")
+TRUTH_FILE = Path(__file__).with_name("truth.json")
 TRUTH_SCHEMA = "reliefcheck.demo_truth/1"
 TRUTH_SEED = 4_000_417
 TRUTH_N_PATIENTS = 400_000

@@ -1,8 +1,8 @@
 """Cell rules of validation: each checks one kind of cell on every row at once and flags the
 rows that fail, with a message naming what is wrong and a fix (docs/validation.md lists them).
 
-The item and total-score rules are in data.itemrules; rules that look across rows (dates →
-days, follow-up, duplicates) are in data.across_rows.
+The item and total-score rules are in data.validation.itemrules; rules that look across rows (dates →
+days, follow-up, duplicates) are in data.validation.across_rows.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from data.cells import Coded, Numbers, code_dtype, is_whole, parse_numbers
-from data.findings import Findings
 from data.instruments import Registry, normalise_name
-from data.itemrules import ItemRules
 from data.limits import MAX_DAY
 from data.privacy_values import hidden_characters
 from data.schema import PHASES
+from data.validation.cells import Coded, Numbers, code_dtype, is_whole, parse_numbers
+from data.validation.findings import Findings
+from data.validation.itemrules import ItemRules
 from data.vocabulary import vocabulary
 
 BASELINE, TREATMENT, FOLLOW_UP = (PHASES.index(p) for p in ("baseline", "treatment", "follow-up"))
@@ -78,7 +78,7 @@ def protocol_label(label: object) -> str | None:
 
 class RowRules(ItemRules):
     """The cell rules, sharing the file's cells, the registry and the error collector (the
-    item and total-score rules come from ``data.itemrules.ItemRules``)."""
+    item and total-score rules come from ``data.validation.itemrules.ItemRules``)."""
 
     def __init__(
         self,

@@ -1,7 +1,7 @@
 """The workbook's shared texts (``xl/sharedStrings.xml``) scanned before the workbook is opened:
 the parser loads them all at once, and copies one into every cell that shows it, so their
 number, their size and each one's length are checked first (docs/validation.md, "Limits").
-``shared_sizes`` gives each text's size, which ``data.xlsx_scan`` counts once per cell.
+``shared_sizes`` gives each text's size, which ``data.readers.xlsx_scan`` counts once per cell.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import re
 import numpy as np
 
 from data.limits import MAX_SHEET_CELLS, MAX_SHEET_TEXT_BYTES
-from data.xlsx_archive import FIX_SMALLER, Archive, part_chunks, unusable
-from data.xlsx_scan import (
+from data.readers.xlsx_archive import FIX_SMALLER, Archive, part_chunks, unusable
+from data.readers.xlsx_scan import (
     NAME_END,
     PAD,
     Unusual,
@@ -77,7 +77,7 @@ def shared_sizes(archive: Archive) -> np.ndarray:
     try:
         in_pieces(part_chunks(archive.data, info), feed)
     except Unusual:
-        from data.xlsx_slow import slow_shared
+        from data.readers.xlsx_slow import slow_shared
 
         return slow_shared(archive, info)
     return np.concatenate(sizes) if sizes else np.zeros(0, dtype=np.int64)

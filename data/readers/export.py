@@ -1,7 +1,7 @@
 """Export readers: bytes or a path → ``RawTable`` (SPEC section 2; docs/architecture.md).
 
 ``read_export`` decides CSV or XLSX by content (an .xlsx workbook is a zip file), reads the
-cells as text (``data.read_csv``, ``data.read_xlsx``), maps the headers (``data.headers``) and
+cells as text (``data.readers.csv``, ``data.readers.xlsx``), maps the headers (``data.readers.headers``) and
 melts wide exports (one row per visit, one column per questionnaire) to long shape (one row
 per assessment). Anything that makes the whole file unusable raises ``UnusableFileError`` with
 a message and a fix; no input gives a traceback.
@@ -21,7 +21,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from data.errors import Problem, ReliefCheckError, UnusableFileError
-from data.headers import (
+from data.instruments import Registry
+from data.limits import MAX_CELL_CHARS, MAX_FILE_BYTES
+from data.plurals import count_of
+from data.privacy_values import identifying_texts
+from data.readers.csv import read_csv_grid
+from data.readers.headers import (
     ColumnPlan,
     Grid,
     column_letter,
@@ -29,12 +34,7 @@ from data.headers import (
     display_headers,
     plan_columns,
 )
-from data.instruments import Registry
-from data.limits import MAX_CELL_CHARS, MAX_FILE_BYTES
-from data.plurals import count_of
-from data.privacy_values import identifying_texts
-from data.read_csv import read_csv_grid
-from data.read_xlsx import read_xlsx_grid
+from data.readers.xlsx import read_xlsx_grid
 from data.schema import item_columns
 
 __all__ = ["MAX_FILE_BYTES", "NOT_USED", "RawTable", "detect_mapping", "read_export"]
@@ -366,7 +366,7 @@ def read_export(
 
     ``source``: the file's bytes, or a path. ``filename`` (taken from the path when not given)
     only informs warnings. ``mapping``: {file header → target} overriding detection for the
-    headers it names (targets as in ``data.headers.parse_target``; None keeps the column
+    headers it names (targets as in ``data.readers.headers.parse_target``; None keeps the column
     unmapped, under its own header; ``NOT_USED`` leaves it out unread). ``sheet``: an XLSX sheet by name or 0-based index; by default the first sheet
     with a patient id column, with a warning naming it when the workbook has several.
     """

@@ -1,5 +1,5 @@
 """The XML-parser scan of a sheet or of the shared texts, for XML the array scan in
-data.xlsx_scan does not read (namespace prefixes, cells without a reference, unusual spacing).
+data.readers.xlsx_scan does not read (namespace prefixes, cells without a reference, unusual spacing).
 
 It gives the same ``SheetScan`` and applies the same limits, element by element (expat, a
 few megabytes at a time), so it is slower: a few seconds per million cells. A document type
@@ -14,11 +14,11 @@ import zipfile
 
 import numpy as np
 
-from data.headers import column_letter
 from data.limits import MAX_CELL_CHARS, MAX_SHEET_CELLS
-from data.xlsx_archive import FIX_SMALLER, Archive, damaged, part_chunks, unusable
-from data.xlsx_scan import SheetScan, long_run, no_doctype, too_long
-from data.xlsx_shared import cell_showing
+from data.readers.headers import column_letter
+from data.readers.xlsx_archive import FIX_SMALLER, Archive, damaged, part_chunks, unusable
+from data.readers.xlsx_scan import SheetScan, long_run, no_doctype, too_long
+from data.readers.xlsx_shared import cell_showing
 
 _REF = re.compile(r"\$?([A-Z]{1,3})\$?([0-9]{1,7})$")
 _TEXT = ("s", "str", "inlineStr")
@@ -123,7 +123,7 @@ class _Sheet:
 def slow_sheet(
     archive: Archive, info: zipfile.ZipInfo, sheet: str, shared: np.ndarray
 ) -> SheetScan:
-    """``data.xlsx_scan.scan_sheet`` done by an XML parser."""
+    """``data.readers.xlsx_scan.scan_sheet`` done by an XML parser."""
     handlers = _Sheet(sheet, shared)
     parser = pyexpat.ParserCreate()
     parser.StartElementHandler = handlers.start
@@ -139,7 +139,7 @@ def slow_sheet(
 
 
 def slow_shared(archive: Archive, info: zipfile.ZipInfo) -> np.ndarray:
-    """``data.xlsx_shared.shared_sizes`` done by an XML parser."""
+    """``data.readers.xlsx_shared.shared_sizes`` done by an XML parser."""
     sizes: list[int] = []
     inside = [False]
 

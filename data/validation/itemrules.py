@@ -2,7 +2,7 @@
 numbers in the instrument's item range, and the total must be in the instrument's range and
 agree with the items, or be computed from them (SPEC section 3, ``Instrument.score_items``).
 
-``ItemRules`` is the part of ``data.rowrules.RowRules`` that holds these rules; it uses the
+``ItemRules`` is the part of ``data.validation.rowrules.RowRules`` that holds these rules; it uses the
 cells, registry limits and error collector that ``RowRules`` sets up.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data.cells import Coded, Numbers, as_text, fmt_numbers, shorten
-from data.findings import Findings
 from data.instruments import Registry
+from data.validation.cells import Coded, Numbers, as_text, fmt_numbers, shorten
+from data.validation.findings import Findings
 
 FIX_ITEM = "Correct the item answer to a whole number in the instrument's item range, or leave it empty if unanswered."
 FIX_EXTRA_ITEM = "Clear the item cells this instrument does not have, or correct the instrument."

@@ -1,7 +1,7 @@
 """The validation report for people (docs/validation.md): every finding of an upload in one
 table, the findings grouped by rule, filters, and headline counts in rows that add up.
 
-A *finding* is one rule flagging one row (``data.findings.FINDING_COLUMNS``: rule, row, column,
+A *finding* is one rule flagging one row (``data.validation.findings.FINDING_COLUMNS``: rule, row, column,
 severity, problem, fix); file-level notes are findings without a row. ``group_findings`` gives
 one line per rule and column, so a file with thousands of identical warnings reads as one line
 with its count and first rows. No Streamlit here; the page is ``dashboard.validation_view``.
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from data.cells import TEXT
 from data.errors import Problem
-from data.findings import FINDING_COLUMNS, empty_findings
+from data.validation.cells import TEXT
+from data.validation.findings import FINDING_COLUMNS, empty_findings
 
 #: How a finding without a column is named in the report and its column filter.
 NO_COLUMN = "(whole row or file)"
@@ -222,7 +222,7 @@ def row_counts(
 
 
 def validated_counts(validated) -> RowCounts:
-    """``row_counts`` of a ``data.validation.Validated``: the file's data rows, the rows of its
+    """``row_counts`` of a ``data.validation.validate.Validated``: the file's data rows, the rows of its
     accepted assessments, of its set-aside rows and of its skipped exact repeats."""
     raw = validated.raw
     n_read = raw.n_source_rows

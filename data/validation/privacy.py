@@ -3,7 +3,7 @@ direct identifiers is refused as a whole, before anything from it is checked or 
 
 Three checks, all on the file as read:
 
-* **headers** (``data.privacy_headers``): a column whose header names a person or a direct
+* **headers** (``data.validation.privacy_headers``): a column whose header names a person or a direct
   identifier, in English, German, French or Spanish, abbreviated or not ("Pt_Nm", "D.O.B.",
   "Med Rec #", "Vorname", "Teléfono", "First", "Contact" …). "Instrument name", "Site name",
   "clinician", "site", "last session" and the like are allowed.
@@ -29,7 +29,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from data.errors import Problem
-from data.privacy_headers import header_words, identifier_kind
 from data.privacy_values import (
     DATED_TEXT,
     DATES,
@@ -39,8 +38,9 @@ from data.privacy_values import (
     identifying_texts,
     rules_for,
 )
-from data.readers import RawTable
+from data.readers.export import RawTable
 from data.schema import item_columns
+from data.validation.privacy_headers import header_words, identifier_kind
 
 __all__ = [
     "example_is_safe",

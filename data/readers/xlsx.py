@@ -1,7 +1,7 @@
 """Excel workbooks → ``Grid`` (SPEC section 2), via python-calamine.
 
-Before anything is parsed, the archive is checked (data.xlsx_archive: parts, unzipped sizes,
-growth, checksums) and so is each sheet's XML before that sheet is read (data.xlsx_scan:
+Before anything is parsed, the archive is checked (data.readers.xlsx_archive: parts, unzipped sizes,
+growth, checksums) and so is each sheet's XML before that sheet is read (data.readers.xlsx_scan:
 columns, cells, cell length, text): past a limit (data.limits) the file is refused with a
 message. A sheet is read to its last cell holding a value, whatever its ``<dimension>`` says.
 
@@ -26,11 +26,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from data.errors import Problem, UnusableFileError
-from data.headers import Grid, classify_header, display_headers, parse_target
 from data.instruments import Registry
-from data.xlsx_archive import FIX_RESAVE, Archive, damaged, open_archive, unusable
-from data.xlsx_scan import scan_sheet
-from data.xlsx_shared import shared_sizes
+from data.readers.headers import Grid, classify_header, display_headers, parse_target
+from data.readers.xlsx_archive import FIX_RESAVE, Archive, damaged, open_archive, unusable
+from data.readers.xlsx_scan import scan_sheet
+from data.readers.xlsx_shared import shared_sizes
 
 HEADER_SEARCH_ROWS = 10
 #: Rows converted to text at a time (the parser's Python objects for one batch are held).

@@ -28,8 +28,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from data.cells import TEXT, Coded, arrow_text
 from data.errors import Problem
+from data.validation.cells import TEXT, Coded, arrow_text
 
 _TIME = (
     r"(?:[T ]+(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:[.,]\d+)?)?"

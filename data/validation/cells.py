@@ -1,4 +1,4 @@
-"""Reading the text cells of an export: blanks and numbers (used by data.validation).
+"""Reading the text cells of an export: blanks and numbers (used by data.validation.validate).
 
 Exports repeat the same few values many times (scores 0–27, two protocols, a few thousand
 patient ids), so each column is read once per distinct value and the result is spread back to

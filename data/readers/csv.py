@@ -25,8 +25,8 @@ import pyarrow.csv as pacsv
 from charset_normalizer import from_bytes
 
 from data.errors import Problem, UnusableFileError
-from data.headers import Grid, display_headers
 from data.limits import MAX_COLUMNS, MAX_CSV_ROW_BYTES
+from data.readers.headers import Grid, display_headers
 
 SAMPLE_BYTES = 64 * 1024
 DELIMITERS = (",", ";", "\t")

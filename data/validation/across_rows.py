@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pandas as pd
 
-from data.cells import Coded, as_text, fmt_numbers, shorten
-from data.dates import DateReading, day_offsets, find_anchors
-from data.findings import Findings
-from data.rowrules import BASELINE, FOLLOW_UP, TREATMENT
+from data.validation.cells import Coded, as_text, fmt_numbers, shorten
+from data.validation.dates import DateReading, day_offsets, find_anchors
+from data.validation.findings import Findings
+from data.validation.rowrules import BASELINE, FOLLOW_UP, TREATMENT
 
 FIX_DATE = "Write the date as YYYY-MM-DD (e.g. 2024-03-05), or day/month/year throughout the file."
 FIX_DATE_ORDER = "Write this date as YYYY-MM-DD (e.g. 2024-03-05) so it cannot be misread."

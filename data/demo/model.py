@@ -13,7 +13,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from data.demo_params import INSTRUMENT_KEYS, DemoParams
+from data.demo.params import INSTRUMENT_KEYS, DemoParams
 from data.instruments import Registry
 
 N_FOLLOWUPS = 3

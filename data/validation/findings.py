@@ -1,4 +1,4 @@
-"""Row findings: which rows a validation rule flags, why, and how to fix it (data.validation).
+"""Row findings: which rows a validation rule flags, why, and how to fix it (data.validation.validate).
 
 Rules mark failing rows with a boolean mask; messages are built only for the rows that fail.
 Every flagged row keeps its full reason in the rejects table; the list of ``Problem`` objects
@@ -15,12 +15,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from data.cells import TEXT
 from data.errors import Problem
+from data.validation.cells import TEXT
 
 #: Problems listed one by one per rule; the remaining rows are summarised in one problem.
 PROBLEMS_PER_RULE = 100
-#: The columns of a findings table (``Findings.table``, ``data.report_groups``).
+#: The columns of a findings table (``Findings.table``, ``data.validation.report_groups``).
 FINDING_COLUMNS = ("rule", "row", "column", "severity", "problem", "fix")
 
 Message = str | Callable[[np.ndarray], pd.Series]

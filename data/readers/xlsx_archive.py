@@ -132,7 +132,7 @@ def open_archive(data: bytes) -> Archive:
     """Open and check a workbook's archive (UnusableFileError when it cannot be used).
 
     Every part is unzipped once here (a few megabytes at a time) to check its size and
-    checksum; the sheets' XML is scanned later, sheet by sheet (data.xlsx_scan).
+    checksum; the sheets' XML is scanned later, sheet by sheet (data.readers.xlsx_scan).
     """
     _count_check(_entry_count(data))
     try:

@@ -3,7 +3,7 @@
 ``generate_demo`` gives a realistic, fully synthetic tidy table: intensive and weekly protocols,
 PHQ-9 (with items), GAD-7 and, in a trauma subgroup, PCL-5; fast, delayed, non- and worsening
 responders; dropout, missing baselines, follow-ups with relapse. The same seed always gives the
-same cohort. ``data/demo_truth.py`` holds the values an analysis of it should recover.
+same cohort. ``data/demo/truth.py`` holds the values an analysis of it should recover.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from data.demo_model import DemoGrid, simulate, split_totals
-from data.demo_params import INSTRUMENT_KEYS, PROTOCOLS, RESPONDER_CLASSES, ROUTES, DemoParams
+from data.demo.model import DemoGrid, simulate, split_totals
+from data.demo.params import INSTRUMENT_KEYS, PROTOCOLS, RESPONDER_CLASSES, ROUTES, DemoParams
 from data.errors import ReliefCheckError
 from data.instruments import Registry, default_registry
 from data.periods import MONTH_COLUMN, from_month_index, month_index, period_bounds
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 #: Bump whenever a change to the generator changes its output for a given seed and parameters;
-#: then regenerate data/demo_truth.json and data/samples/ (see docs/demo_cohort.md).
+#: then regenerate data/demo/truth.json and data/samples/ (see docs/demo_cohort.md).
 GENERATOR_VERSION = "1"
 DEFAULT_SEED = 20240917
 DEFAULT_N_PATIENTS = 300

@@ -1,4 +1,4 @@
-"""Tables of a validation built on first use (``data.validation.Validated``).
+"""Tables of a validation built on first use (``data.validation.validate.Validated``).
 
 Validating an export decides every row's fate at once; building the tables that show it (the
 accepted assessments as text columns, the rejected rows as read with their reasons) is work

@@ -2,7 +2,7 @@
 
 Each sample is cut from a small demo cohort with a fixed seed and written in one of the shapes
 clinicians' systems export: long, long item-level, wide, wide item-level, with calendar dates,
-European semicolon CSV and XLSX. ``python -m data.samples`` regenerates them; the same code and
+European semicolon CSV and XLSX. ``python -m data.demo.samples`` regenerates them; the same code and
 seeds always give the same bytes.
 """
 
@@ -15,17 +15,17 @@ import numpy as np
 import pandas as pd
 import xlsxwriter
 
-from data.demo import (
+from data.demo.cohort import (
     DEFAULT_N_PATIENTS,
     DEFAULT_PARAMS,
     DEFAULT_SEED,
     generate_demo,
     write_demo_csv,
 )
-from data.demo_model import split_totals
+from data.demo.model import split_totals
 from data.instruments import default_registry
 
-SAMPLES_DIR = Path(__file__).with_name("samples")
+SAMPLES_DIR = Path(__file__).parents[1] / "samples"
 SAMPLES_SEED = 20240918
 FIRST_BASELINE_DATE = dt.date(2024, 1, 8)
 SAMPLE_FILES = ("demo_cohort.csv", "long_items.csv", "wide.csv", "wide_items.csv",
@@ -35,7 +35,7 @@ RETREAT_STYLE = {"intensive": "Retreat", "weekly": "Standard weekly"}
 EUROPEAN_STYLE = {"intensive": "retreat", "weekly": "standard"}
 INSTRUMENT_STYLE = {"PHQ-9": "PHQ9", "GAD-7": "gad7", "PCL-5": "PCL5"}
 NOTES_TEXT = (
-    "Synthetic demo data made by ReliefCheck's demo generator (data/samples.py). "
+    "Synthetic demo data made by ReliefCheck's demo generator (data/demo/samples.py). "
     "No real patients; scores are simulated."
 )
 

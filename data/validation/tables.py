@@ -1,7 +1,7 @@
-"""The tables of a validation's outcome (``data.validation.Validated``), built from what the
+"""The tables of a validation's outcome (``data.validation.validate.Validated``), built from what the
 rules decided: the accepted assessments' text columns, the rejected rows as read with their
-reasons, and every finding for the dashboard's report. ``data.validation`` hands them over as
-``data.deferred.Deferred`` tables, so only a caller that reads one pays for building it.
+reasons, and every finding for the dashboard's report. ``data.validation.validate`` hands them over as
+``data.validation.deferred.Deferred`` tables, so only a caller that reads one pays for building it.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from data.cells import Coded, Numbers, take_text
 from data.errors import Problem
-from data.findings import Findings
-from data.report_groups import combine_findings, problems_findings
+from data.validation.cells import Coded, Numbers, take_text
+from data.validation.findings import Findings
+from data.validation.report_groups import combine_findings, problems_findings
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class FindingsSource:
     notes: Findings
 
     def table(self) -> pd.DataFrame:
-        """The findings table (``data.findings.FINDING_COLUMNS``)."""
+        """The findings table (``data.validation.findings.FINDING_COLUMNS``)."""
         return combine_findings(
             [problems_findings(list(self.file_notes)), self.errors.table(), self.notes.table()]
         )

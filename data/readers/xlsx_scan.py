@@ -7,12 +7,12 @@ parsed, ``scan_sheet`` reads its XML once, a few megabytes at a time, and refuse
 reaches past ``MAX_COLUMNS`` columns or ``MAX_SHEET_CELLS`` cells, when a cell holds more than
 ``MAX_CELL_CHARS`` characters, or when its text (a shared text counted in every cell that
 points to it) passes ``MAX_SHEET_TEXT_BYTES``. The ``<dimension>`` a sheet states for itself is
-never used. The workbook's shared texts are scanned the same way (data.xlsx_shared).
+never used. The workbook's shared texts are scanned the same way (data.readers.xlsx_shared).
 
 The scan works on arrays of byte positions (numpy) for the XML that Excel, LibreOffice and the
 usual libraries write (``<c r="B7" ...>``, with or without a namespace prefix on every element);
 XML written any other way (cells without a reference, unusual spacing) is scanned by an XML
-parser instead (data.xlsx_slow), more slowly (about ten times), to the same result. The scan
+parser instead (data.readers.xlsx_slow), more slowly (about ten times), to the same result. The scan
 also gives the error cells (#N/A, #DIV/0! …), which the parser leaves blank.
 """
 
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from data.errors import Problem, UnusableFileError
-from data.headers import column_letter
 from data.limits import MAX_CELL_CHARS, MAX_COLUMNS, MAX_SHEET_CELLS, MAX_SHEET_TEXT_BYTES
-from data.xlsx_archive import FIX_SMALLER, Archive, damaged, part_chunks, unusable
+from data.readers.headers import column_letter
+from data.readers.xlsx_archive import FIX_SMALLER, Archive, damaged, part_chunks, unusable
 
 #: A run of XML without a tag longer than this holds more than MAX_CELL_CHARS characters (a
 #: character takes at most 10 bytes of XML, as in "&#x10FFFF;"); shorter runs over
@@ -349,7 +349,7 @@ def scan_sheet(archive: Archive, part: str, sheet: str, shared: np.ndarray) -> S
     """Scan one sheet's XML part (UnusableFileError past a limit; see the module text).
 
     Tried in turn: the array scan; the array scan with element prefixes taken off; the XML
-    parser (data.xlsx_slow), each from the start of the part.
+    parser (data.readers.xlsx_slow), each from the start of the part.
     """
     info = archive.info(part)
     if info is None:
@@ -361,6 +361,6 @@ def scan_sheet(archive: Archive, part: str, sheet: str, shared: np.ndarray) -> S
             return fast.scan
         except Unusual:
             continue
-    from data.xlsx_slow import slow_sheet
+    from data.readers.xlsx_slow import slow_sheet
 
     return slow_sheet(archive, info, sheet, shared)

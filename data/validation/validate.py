@@ -19,19 +19,19 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from data import rowrules
-from data.across_rows import dates_to_days, derive_phase, duplicates, no_baseline_notes
-from data.cells import TEXT, Coded, Numbers, int_array, read_cells
-from data.dates import read_dates
-from data.deferred import BuiltOnUse, Deferred
 from data.errors import Problem, UnusableFileError
-from data.findings import Findings
 from data.instruments import Registry
-from data.privacy import find_identifiers, plain_number_suspects
-from data.readers import RawTable
-from data.report_groups import problems_findings
+from data.readers.export import RawTable
 from data.schema import OPTIONAL_DTYPES, PHASES, conform, item_columns
-from data.validated_tables import FindingsSource, label_text, rejects_table, yes_no
+from data.validation import rowrules
+from data.validation.across_rows import dates_to_days, derive_phase, duplicates, no_baseline_notes
+from data.validation.cells import TEXT, Coded, Numbers, int_array, read_cells
+from data.validation.dates import read_dates
+from data.validation.deferred import BuiltOnUse, Deferred
+from data.validation.findings import Findings
+from data.validation.privacy import find_identifiers, plain_number_suspects
+from data.validation.report_groups import problems_findings
+from data.validation.tables import FindingsSource, label_text, rejects_table, yes_no
 from data.vocabulary import vocabulary
 
 
@@ -46,7 +46,7 @@ class Validated:
     tidy table and never stored with it. ``anchor_from_baseline``: patient_id → True when that
     patient's anchor date is a session-0 (baseline) assessment, False when it is their first
     dated assessment instead; same index as ``anchors`` (empty when the export had no dates).
-    ``tidy`` and ``rejects`` may be given as ``data.deferred.Deferred`` tables, built when first
+    ``tidy`` and ``rejects`` may be given as ``data.validation.deferred.Deferred`` tables, built when first
     read (``n_accepted`` and ``n_rejected`` count their rows without building them).
     """
 
@@ -65,7 +65,7 @@ class Validated:
 
     @cached_property
     def findings(self) -> pd.DataFrame:
-        """Every finding, uncapped (``data.report_groups``), built on first use; from
+        """Every finding, uncapped (``data.validation.report_groups``), built on first use; from
         ``problems`` when validation kept no ``findings_source``."""
         if self.findings_source is None:
             return problems_findings(self.problems)
