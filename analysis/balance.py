@@ -440,7 +440,11 @@ def protocol_balance(
     e_value, e_value_ci = evalues_mean_difference(adj.estimate, adj.ci, sd_change)
     separated = [c for c, why in model.dropped if why == SEPARATED]
     return BalanceResult(
-        instrument, a, b, n_a, n_b,
+        instrument,
+        a,
+        b,
+        n_a,
+        n_b,
         covariates=tuple(covariate_columns(frame)),
         model_covariates=model.covariates,
         dropped=model.dropped,
@@ -450,12 +454,20 @@ def protocol_balance(
         share_outside=float(np.mean((e < PS_BOUNDS[0]) | (e > PS_BOUNDS[1]))),
         ess_a=effective_sample_size(w[t]),
         ess_b=effective_sample_size(w[~t]),
-        raw=raw, raw_diff=raw.mean_diff, raw_ci=raw.mean_diff_ci, raw_p=raw.welch_p,
-        adjusted_diff=adj.estimate, adjusted_se=adj.se, adjusted_ci=adj.ci,
-        adjusted_p=adj.p, adjusted_df=adj.df,
-        sd_change=sd_change, e_value=e_value, e_value_ci=e_value_ci,
+        raw=raw,
+        raw_diff=raw.mean_diff,
+        raw_ci=raw.mean_diff_ci,
+        raw_p=raw.welch_p,
+        adjusted_diff=adj.estimate,
+        adjusted_se=adj.se,
+        adjusted_ci=adj.ci,
+        adjusted_p=adj.p,
+        adjusted_df=adj.df,
+        sd_change=sd_change,
+        e_value=e_value,
+        e_value_ci=e_value_ci,
         overlap_warning=overlap_warning(e, t, table, a=a, b=b, separated=separated),
         notes=tuple(frame.attrs.get("notes", ())),
         ci_level=ci_level,
         weights=frame[["patient_id", "protocol"]].assign(propensity=e, weight=w),
-    )  # fmt: skip
+    )

@@ -63,10 +63,25 @@ CLAIMS = tuple(c for c in CLAIM_TEXT if c != "initial-anxiety")
 NOMINAL = {"intensive-faster": 0.05}
 SHARE_NOMINAL = 0.025
 COLUMNS = (
-    "claim", "instrument", "scenario", "scenario_label", "truth", "unit", "threshold",
-    "truth_text", "n_sim", "n_supported", "supported_rate", "rate_ci_lo", "rate_ci_hi",
-    "nominal_rate", "expected_rate", "mean_n", "n_not_testable", "note",
-)  # fmt: skip
+    "claim",
+    "instrument",
+    "scenario",
+    "scenario_label",
+    "truth",
+    "unit",
+    "threshold",
+    "truth_text",
+    "n_sim",
+    "n_supported",
+    "supported_rate",
+    "rate_ci_lo",
+    "rate_ci_hi",
+    "nominal_rate",
+    "expected_rate",
+    "mean_n",
+    "n_not_testable",
+    "note",
+)
 
 Progress = Callable[[float, str], None]
 
@@ -204,12 +219,25 @@ def _seed(seed: int, sc: Scenario) -> np.random.SeedSequence:
 def _row(sc: Scenario, results: list[ClaimResult], n_sim: int) -> dict:
     nominal = NOMINAL.get(sc.claim, SHARE_NOMINAL) if sc.kind == FALSE else None
     row = {
-        "claim": sc.claim, "instrument": sc.instrument, "scenario": sc.kind,
-        "scenario_label": sc.label, "truth": sc.truth, "unit": sc.unit,
-        "threshold": sc.threshold, "truth_text": sc.truth_text, "n_sim": 0, "n_supported": 0,
-        "supported_rate": None, "rate_ci_lo": None, "rate_ci_hi": None, "nominal_rate": nominal,
-        "expected_rate": None, "mean_n": None, "n_not_testable": 0, "note": sc.note,
-    }  # fmt: skip
+        "claim": sc.claim,
+        "instrument": sc.instrument,
+        "scenario": sc.kind,
+        "scenario_label": sc.label,
+        "truth": sc.truth,
+        "unit": sc.unit,
+        "threshold": sc.threshold,
+        "truth_text": sc.truth_text,
+        "n_sim": 0,
+        "n_supported": 0,
+        "supported_rate": None,
+        "rate_ci_lo": None,
+        "rate_ci_hi": None,
+        "nominal_rate": nominal,
+        "expected_rate": None,
+        "mean_n": None,
+        "n_not_testable": 0,
+        "note": sc.note,
+    }
     if not results:
         return row
     untested = sum(r.verdict == NOT_TESTABLE for r in results)
@@ -219,10 +247,15 @@ def _row(sc: Scenario, results: list[ClaimResult], n_sim: int) -> dict:
     k, n = sum(_verdict(r) == SUPPORTED for r in results), len(results)
     lo, hi = wilson_ci(k, n)
     row.update(
-        n_sim=n, n_supported=k, supported_rate=k / n, rate_ci_lo=lo, rate_ci_hi=hi,
-        mean_n=float(np.mean([r.n for r in results])), n_not_testable=untested,
+        n_sim=n,
+        n_supported=k,
+        supported_rate=k / n,
+        rate_ci_lo=lo,
+        rate_ci_hi=hi,
+        mean_n=float(np.mean([r.n for r in results])),
+        n_not_testable=untested,
         expected_rate=sc.expected() if sc.expected is not None else None,
-    )  # fmt: skip
+    )
     return row
 
 

@@ -85,7 +85,7 @@ def share_scenarios(
                     run=None,
                     note=f"With this schedule at most {top:.0%} could meet the rule, so the "
                     "claim cannot be true here.",
-                )  # fmt: skip
+                )
             )
             continue
         param = solve(share, target, lo, hi)
@@ -113,7 +113,7 @@ def share_scenarios(
                 run=make(param),
                 expected=expected,
                 note=note,
-            )  # fmt: skip
+            )
         )
     return out
 
@@ -127,10 +127,11 @@ def untestable(claim: str, instrument: str | None, result: ClaimResult, unit: st
 def unavailable(claim: str, instrument: str | None, note: str, unit: str = "%") -> list:
     """Both scenarios of a claim that is not simulated, with ``note`` saying why."""
     return [
-        Scenario(claim, instrument, kind, f"{kind}: not testable", None, unit, None, "", None,
-                 note=note)
+        Scenario(
+            claim, instrument, kind, f"{kind}: not testable", None, unit, None, "", None, note=note
+        )
         for kind in (FALSE, TRUE)
-    ]  # fmt: skip
+    ]
 
 
 def _flat(st: Structure, tau: float) -> np.ndarray:
@@ -168,11 +169,17 @@ def large_scenarios(
 
     who = "treatment-resistant paired patients" if resistant else "paired patients"
     return share_scenarios(
-        claim, st.ins.key, cfg.large_share, lambda phi: float(each(phi).mean()) if sel.any() else 0.0,
-        lambda phi: share_runner(st, Truth(phi, _flat(st, c.tau)), registry, fn), -1.0, 1.0,
+        claim,
+        st.ins.key,
+        cfg.large_share,
+        lambda phi: float(each(phi).mean()) if sel.any() else 0.0,
+        lambda phi: share_runner(st, Truth(phi, _flat(st, c.tau)), registry, fn),
+        -1.0,
+        1.0,
         lambda s: f"{s:.0%} of {who} reliably improved on {st.ins.key} by their last score",
-        cfg, each,
-    )  # fmt: skip
+        cfg,
+        each,
+    )
 
 
 def rapid_scenarios(st: Structure, cfg: ClaimsConfig, registry: Registry) -> list[Scenario]:
@@ -197,14 +204,20 @@ def rapid_scenarios(st: Structure, cfg: ClaimsConfig, registry: Registry) -> lis
         return np.where(early & ~np.isnan(limit), p, 0.0)
 
     return share_scenarios(
-        "rapid-onset", st.ins.key, cfg.rapid_share, lambda phi: float(each(phi).mean()),
-        lambda phi: share_runner(st, Truth(phi, _flat(st, RAPID_TAU)), registry, fn), -1.0, 1.0,
+        "rapid-onset",
+        st.ins.key,
+        cfg.rapid_share,
+        lambda phi: float(each(phi).mean()),
+        lambda phi: share_runner(st, Truth(phi, _flat(st, RAPID_TAU)), registry, fn),
+        -1.0,
+        1.0,
         lambda s: (
             f"{s:.0%} of paired patients reliably improved on {st.ins.key} at a first "
             f"reassessment within {cfg.rapid_days:g} days"
         ),
-        cfg, each,
-    )  # fmt: skip
+        cfg,
+        each,
+    )
 
 
 def lasting_scenarios(st: Structure, cfg: ClaimsConfig, registry: Registry) -> list[Scenario]:
@@ -227,14 +240,19 @@ def lasting_scenarios(st: Structure, cfg: ClaimsConfig, registry: Registry) -> l
         return float(both.sum() / eot.sum()) if eot.sum() > 0 else 0.0
 
     return share_scenarios(
-        "lasting", st.ins.key, cfg.lasting_share, ratio,
-        lambda r: share_runner(st, Truth(c.phi, _flat(st, c.tau), r), registry, fn), 0.0, 3.0,
+        "lasting",
+        st.ins.key,
+        cfg.lasting_share,
+        ratio,
+        lambda r: share_runner(st, Truth(c.phi, _flat(st, c.tau), r), registry, fn),
+        0.0,
+        3.0,
         lambda s: (
             f"{s:.0%} of end-of-treatment responders on {st.ins.key} seen about {w} days later "
             "still respond"
         ),
         cfg,
-    )  # fmt: skip
+    )
 
 
 def si_scenarios(
@@ -247,14 +265,20 @@ def si_scenarios(
         return untestable("suicidal-ideation", observed.instrument, observed)
     n = observed.n
     return share_scenarios(
-        "suicidal-ideation", observed.instrument, cfg.si_share, lambda theta: theta,
-        lambda theta: si_runner(frame, theta, registry, cfg), 0.0, 1.0,
+        "suicidal-ideation",
+        observed.instrument,
+        cfg.si_share,
+        lambda theta: theta,
+        lambda theta: si_runner(frame, theta, registry, cfg),
+        0.0,
+        1.0,
         lambda s: (
             f"{s:.0%} of patients with thoughts of death or self-harm at baseline report none "
             "at session 1"
         ),
-        cfg, lambda theta: np.full(n, theta),
-    )  # fmt: skip
+        cfg,
+        lambda theta: np.full(n, theta),
+    )
 
 
 def faster_scenarios(st: Structure, cfg: ClaimsConfig, registry: Registry) -> list[Scenario]:
@@ -281,23 +305,32 @@ def faster_scenarios(st: Structure, cfg: ClaimsConfig, registry: Registry) -> li
     k = solve(advantage, target, 1.0, 100.0)
     got = advantage(k)
     reached = got >= target - 1e-3
-    common = dict(claim="intensive-faster", instrument=st.ins.key, unit="points", threshold=0.0,
-                  cost=15.0)  # fmt: skip
+    common = dict(
+        claim="intensive-faster", instrument=st.ins.key, unit="points", threshold=0.0, cost=15.0
+    )
     null = Scenario(
-        **common, kind=FALSE, label="false: both protocols on the same curve", truth=0.0,
+        **common,
+        kind=FALSE,
+        label="false: both protocols on the same curve",
+        truth=0.0,
         truth_text=(
             f"Both protocols on the practice's own {st.ins.key} curve (time constant "
             f"{c.tau:.0f} days, {c.phi:.0%} of the baseline gone in the end): intensive ahead "
             "by 0 points at every day"
         ),
         run=faster_runner(st, Truth(c.phi, _flat(st, c.tau)), registry, cfg),
-    )  # fmt: skip
+    )
     if got <= 0.05 * target:
         alt = Scenario(
-            **common, kind=TRUE, label="true: out of reach", truth=None, truth_text="", run=None,
+            **common,
+            kind=TRUE,
+            label="true: out of reach",
+            truth=None,
+            truth_text="",
+            run=None,
             note="This practice's patients improve too little on average for an intensive "
             "advantage to be simulated.",
-        )  # fmt: skip
+        )
         return [null, alt]
     label = (
         f"true: intensive ahead by {got:.1f} points at day {day:g}"
@@ -305,12 +338,17 @@ def faster_scenarios(st: Structure, cfg: ClaimsConfig, registry: Registry) -> li
         else "true: the largest advantage this practice's improvement allows"
     )
     alt = Scenario(
-        **common, kind=TRUE, label=label, truth=round(got, 4),
+        **common,
+        kind=TRUE,
+        label=label,
+        truth=round(got, 4),
         truth_text=(
             f"Intensive ahead by {got:.1f} points at day {day:g} (time constants "
             f"{c.tau / k:.1f} days intensive, {c.tau * k:.0f} days weekly)"
         ),
         run=faster_runner(st, Truth(c.phi, taus(k)), registry, cfg),
-        note="" if reached else f"Wanted {target:.1f} points; this practice's improvement allows {got:.1f}.",
-    )  # fmt: skip
+        note=""
+        if reached
+        else f"Wanted {target:.1f} points; this practice's improvement allows {got:.1f}.",
+    )
     return [null, alt]

@@ -155,9 +155,20 @@ def build_structure(
     )
     sem = _sem(ins, out, x_base)
     st = Structure(
-        ins, frame, out, dict(planned), patient, simulate, kind, t, t_eot, x_base, sem,
-        integer, Curve(14.0, 0.5, 0.25),
-    )  # fmt: skip
+        ins,
+        frame,
+        out,
+        dict(planned),
+        patient,
+        simulate,
+        kind,
+        t,
+        t_eot,
+        x_base,
+        sem,
+        integer,
+        Curve(14.0, 0.5, 0.25),
+    )
     return _with_curve(st)
 
 

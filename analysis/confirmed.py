@@ -80,9 +80,13 @@ def confirmed_times(
     event = hit >= 0
     time = np.where(event, take(clock, hit), take(clock, last))
     return pd.DataFrame(
-        {"protocol": proto[keep].astype(str), "time": time[keep], "event": event[keep],
-         "last": take(clock, last)[keep]}
-    )  # fmt: skip
+        {
+            "protocol": proto[keep].astype(str),
+            "time": time[keep],
+            "event": event[keep],
+            "last": take(clock, last)[keep],
+        }
+    )
 
 
 def in_common_window(times: pd.DataFrame) -> tuple[pd.DataFrame, float]:

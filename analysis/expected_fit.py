@@ -109,12 +109,16 @@ def fit_history(rows: pd.DataFrame, *, min_per_session: int, level: float) -> pd
             "sxx": db * db,
             "sxy": db * dy,
             "syy": dy * dy,
-        }  # fmt: skip
+        }
     )
     s = parts.groupby(keys, sort=True).agg(
-        n=("n", "sum"), mean_b=("b", "mean"), mean_y=("y", "mean"), sxx=("sxx", "sum"),
-        sxy=("sxy", "sum"), syy=("syy", "sum"),
-    )  # fmt: skip
+        n=("n", "sum"),
+        mean_b=("b", "mean"),
+        mean_y=("y", "mean"),
+        sxx=("sxx", "sum"),
+        sxy=("sxy", "sum"),
+        syy=("syy", "sum"),
+    )
     s.index.names = ["instrument", "group", "session"]
     s = s.reset_index()
     s = s.loc[(s["n"] >= max(min_per_session, 3)) & (s["sxx"] > 0)].copy()

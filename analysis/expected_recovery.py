@@ -73,8 +73,21 @@ LEVEL = 0.8
 
 
 #: Columns of ``ExpectedModel.sources`` (then min_history and level).
-SOURCE_COLUMNS = ["instrument", "source", "n_history", "d", "reference", "citation", "note",
-                  "best", "sign", "mean_severity", "sd", "sd_from", "rc"]  # fmt: skip
+SOURCE_COLUMNS = [
+    "instrument",
+    "source",
+    "n_history",
+    "d",
+    "reference",
+    "citation",
+    "note",
+    "best",
+    "sign",
+    "mean_severity",
+    "sd",
+    "sd_from",
+    "rc",
+]
 
 
 @dataclass(frozen=True)

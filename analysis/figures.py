@@ -113,11 +113,13 @@ def _km(outcomes: pd.DataFrame) -> pd.DataFrame:
             part = part[part[col].notna()]
             if part.empty:
                 continue
-            frame = pd.DataFrame({
-                "protocol": _labels(part["protocol"]),
-                "time": part[col].astype(float),
-                "event": part["tti_event"].astype(bool).astype(int),
-            })  # fmt: skip
+            frame = pd.DataFrame(
+                {
+                    "protocol": _labels(part["protocol"]),
+                    "time": part[col].astype(float),
+                    "event": part["tti_event"].astype(bool).astype(int),
+                }
+            )
             km = km_by_group(frame, "protocol", "time", "event").rename(
                 columns={"group": "protocol"}
             )
@@ -153,12 +155,24 @@ def _comparisons(
             if min(len(ca), len(cb)) < 2:
                 continue
             eff = between_effects(ca, cb, ci_level=ci_level)
-            row = {"instrument": ins, "a": a, "b": b, "n_a": eff.n_a, "n_b": eff.n_b,
-                   "mean_change_a": eff.mean_a, "mean_change_b": eff.mean_b,
-                   "mean_diff": eff.mean_diff, "mean_diff_ci_lo": eff.mean_diff_ci[0],
-                   "mean_diff_ci_hi": eff.mean_diff_ci[1], "g_change": eff.g,
-                   "g_change_ci_lo": eff.g_ci[0], "g_change_ci_hi": eff.g_ci[1],
-                   "welch_t": eff.welch_t, "welch_df": eff.welch_df, "welch_p": eff.welch_p}  # fmt: skip
+            row = {
+                "instrument": ins,
+                "a": a,
+                "b": b,
+                "n_a": eff.n_a,
+                "n_b": eff.n_b,
+                "mean_change_a": eff.mean_a,
+                "mean_change_b": eff.mean_b,
+                "mean_diff": eff.mean_diff,
+                "mean_diff_ci_lo": eff.mean_diff_ci[0],
+                "mean_diff_ci_hi": eff.mean_diff_ci[1],
+                "g_change": eff.g,
+                "g_change_ci_lo": eff.g_ci[0],
+                "g_change_ci_hi": eff.g_ci[1],
+                "welch_t": eff.welch_t,
+                "welch_df": eff.welch_df,
+                "welch_p": eff.welch_p,
+            }
             row.update(_logrank(part[part["protocol"].isin([a, b])]))
             for day in MATCHED_DAYS:
                 row.update(_matched(matched, ins, a, b, day, ci_level))
@@ -180,17 +194,29 @@ def _balance(outcomes: pd.DataFrame, ins: str, a: str, b: str, ci_level: float):
 def _adjusted(res) -> dict:
     """The adjusted-difference columns of a comparison row (NaN with the reason when none)."""
     if isinstance(res, str):
-        return {"adjusted_diff": np.nan, "adjusted_diff_ci_lo": np.nan,
-                "adjusted_diff_ci_hi": np.nan, "adjusted_p": np.nan, "e_value": np.nan,
-                "e_value_ci": np.nan, "max_abs_smd_raw": np.nan, "max_abs_smd_weighted": np.nan,
-                "adjustment_note": res}  # fmt: skip
+        return {
+            "adjusted_diff": np.nan,
+            "adjusted_diff_ci_lo": np.nan,
+            "adjusted_diff_ci_hi": np.nan,
+            "adjusted_p": np.nan,
+            "e_value": np.nan,
+            "e_value_ci": np.nan,
+            "max_abs_smd_raw": np.nan,
+            "max_abs_smd_weighted": np.nan,
+            "adjustment_note": res,
+        }
     smd = res.balance
-    return {"adjusted_diff": res.adjusted_diff, "adjusted_diff_ci_lo": res.adjusted_ci[0],
-            "adjusted_diff_ci_hi": res.adjusted_ci[1], "adjusted_p": res.adjusted_p,
-            "e_value": res.e_value, "e_value_ci": res.e_value_ci,
-            "max_abs_smd_raw": float(smd["smd_raw"].abs().max()),
-            "max_abs_smd_weighted": float(smd["smd_weighted"].abs().max()),
-            "adjustment_note": res.overlap_warning or ""}  # fmt: skip
+    return {
+        "adjusted_diff": res.adjusted_diff,
+        "adjusted_diff_ci_lo": res.adjusted_ci[0],
+        "adjusted_diff_ci_hi": res.adjusted_ci[1],
+        "adjusted_p": res.adjusted_p,
+        "e_value": res.e_value,
+        "e_value_ci": res.e_value_ci,
+        "max_abs_smd_raw": float(smd["smd_raw"].abs().max()),
+        "max_abs_smd_weighted": float(smd["smd_weighted"].abs().max()),
+        "adjustment_note": res.overlap_warning or "",
+    }
 
 
 def _logrank(part: pd.DataFrame) -> dict:
@@ -212,12 +238,23 @@ def _matched(matched: pd.DataFrame, ins: str, a: str, b: str, day: float, ci_lev
     cb = m.loc[m["protocol"] == b, "change"].to_numpy(float)
     key = f"day{day:g}"
     if min(len(ca), len(cb)) < 2:
-        return {f"{key}_n_a": len(ca), f"{key}_n_b": len(cb), f"{key}_mean_diff": np.nan,
-                f"{key}_mean_diff_ci_lo": np.nan, f"{key}_mean_diff_ci_hi": np.nan, f"{key}_welch_p": np.nan}  # fmt: skip
+        return {
+            f"{key}_n_a": len(ca),
+            f"{key}_n_b": len(cb),
+            f"{key}_mean_diff": np.nan,
+            f"{key}_mean_diff_ci_lo": np.nan,
+            f"{key}_mean_diff_ci_hi": np.nan,
+            f"{key}_welch_p": np.nan,
+        }
     eff = between_effects(ca, cb, ci_level=ci_level)
-    return {f"{key}_n_a": eff.n_a, f"{key}_n_b": eff.n_b, f"{key}_mean_diff": eff.mean_diff,
-            f"{key}_mean_diff_ci_lo": eff.mean_diff_ci[0], f"{key}_mean_diff_ci_hi": eff.mean_diff_ci[1],
-            f"{key}_welch_p": eff.welch_p}  # fmt: skip
+    return {
+        f"{key}_n_a": eff.n_a,
+        f"{key}_n_b": eff.n_b,
+        f"{key}_mean_diff": eff.mean_diff,
+        f"{key}_mean_diff_ci_lo": eff.mean_diff_ci[0],
+        f"{key}_mean_diff_ci_hi": eff.mean_diff_ci[1],
+        f"{key}_welch_p": eff.welch_p,
+    }
 
 
 def _signs(instrument: pd.Series, registry: Registry) -> np.ndarray:

@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.lmm import LmmFit, fit_random_slope
-from analysis.numbers import finite_or_none
+from analysis.numbers import finite_interval, finite_or_none
 from data.errors import AnalysisError
 
 REFERENCE_PROTOCOL = "weekly"
@@ -110,7 +110,7 @@ class GrowthResult:
                 fe.term: {
                     "estimate": finite_or_none(fe.estimate),
                     "se": finite_or_none(fe.se),
-                    "ci": _pair(fe.ci),
+                    "ci": finite_interval(fe.ci),
                 }
                 for fe in self.fixed_effects
             },
@@ -131,10 +131,6 @@ class GrowthResult:
             "iterations": self.iterations,
             "message": self.message,
         }
-
-
-def _pair(ci: tuple[float, float]) -> list[float | None]:
-    return [finite_or_none(ci[0]), finite_or_none(ci[1])]
 
 
 def reference_protocol(labels: list[str] | tuple[str, ...]) -> str:

@@ -48,7 +48,7 @@ from scipy import stats
 
 from analysis.assessments import Assessments, take
 from analysis.lmm import LmmFit, fit_random_slope
-from analysis.numbers import finite_or_none
+from analysis.numbers import finite_interval, finite_or_none
 from analysis.timeshape import TimeShape, make_shape
 from data.errors import AnalysisError
 from data.instruments import Registry
@@ -85,7 +85,7 @@ class DayContrast:
             "n_weekly_near": self.n_weekly_near,
             "estimate": finite_or_none(self.estimate),
             "se": finite_or_none(self.se),
-            "ci": [finite_or_none(self.ci[0]), finite_or_none(self.ci[1])],
+            "ci": finite_interval(self.ci),
         }
 
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from analysis import __version__
 from analysis.bootstrap import DEFAULT_N_BOOT, DEFAULT_SEED
 from analysis.claims.multiplicity import RULE as MULTIPLICITY_RULE
+from analysis.day_model import METHOD as DAY_METHOD
 from analysis.effects import HEADLINE
 from analysis.effects import METHODS as EFFECT_METHODS
 from analysis.growth import METHOD as GROWTH_METHOD
 from analysis.growth import REFERENCE_PROTOCOL
-from analysis.growth_days import METHOD as DAY_METHOD
 from analysis.matched_time import METHOD as MATCHED_TIME_METHOD
 from analysis.outcomes import FOLLOW_UP_WINDOWS, RESPONSE_FRACTION
 from analysis.result_tables import ADJUSTED_METHOD

@@ -18,6 +18,11 @@ def finite_or_none(x: object) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def finite_interval(ci: tuple[float, float] | tuple[None, None]) -> list[float | None]:
+    """An interval ``(lo, hi)`` as ``[lo, hi]`` for JSON, each end a finite float or None."""
+    return [finite_or_none(ci[0]), finite_or_none(ci[1])]
+
+
 def check_ci_level(ci_level: float) -> float:
     """``ci_level`` (e.g. 0.95) when it lies strictly between 0 and 1; AnalysisError otherwise."""
     if not 0.0 < ci_level < 1.0:

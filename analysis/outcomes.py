@@ -261,10 +261,14 @@ def patient_outcomes(
     )
     out.update(
         _completers(
-            list(prot_labels), prot_code, take(a.session, eot_pos), has_b, out["n_treatment"],
+            list(prot_labels),
+            prot_code,
+            take(a.session, eot_pos),
+            has_b,
+            out["n_treatment"],
             planned_sessions,
         )
-    )  # fmt: skip
+    )
 
     with np.errstate(invalid="ignore", divide="ignore"):
         positive = baseline > 0

@@ -12,10 +12,27 @@ from data.errors import AnalysisError
 
 OUTCOME = "reliable_improvement"
 """The outcome compared in the downloads (the dashboard also offers the others)."""
-_FIGURES = ("observed_rate", "oe_ratio", "adjusted_rate", "adjusted_ci_lo", "adjusted_ci_hi",
-            "shrunken_rate", "flag")  # fmt: skip
-_RATES = ("observed_rate", "adjusted_rate", "adjusted_ci_lo", "adjusted_ci_hi", "shrunken_rate",
-          "overall_rate", "limit95_lo", "limit95_hi", "limit998_lo", "limit998_hi")  # fmt: skip
+_FIGURES = (
+    "observed_rate",
+    "oe_ratio",
+    "adjusted_rate",
+    "adjusted_ci_lo",
+    "adjusted_ci_hi",
+    "shrunken_rate",
+    "flag",
+)
+_RATES = (
+    "observed_rate",
+    "adjusted_rate",
+    "adjusted_ci_lo",
+    "adjusted_ci_hi",
+    "shrunken_rate",
+    "overall_rate",
+    "limit95_lo",
+    "limit95_hi",
+    "limit998_lo",
+    "limit998_hi",
+)
 METHOD = (
     "indirect standardisation: logistic regression on baseline, protocol and treatment "
     "resistance; exact binomial funnel limits (Spiegelhalter 2005); DerSimonian-Laird "
@@ -78,10 +95,13 @@ def unit_comparison_table(
             f"{ins}: {_count(res.n_patients, 'paired patient')} in "
             f"{_count(res.n_units, unit_column)}; {_count(res.n_suppressed_units, unit_column)} "
             f"with fewer than {min_n} patients suppressed"
-            + (f"; {_count(res.n_unlabelled, 'patient')} without a {unit_column} left out"
-               if res.n_unlabelled else "")
+            + (
+                f"; {_count(res.n_unlabelled, 'patient')} without a {unit_column} left out"
+                if res.n_unlabelled
+                else ""
+            )
             + "."
-        )  # fmt: skip
+        )
     if not parts:
         return None
     frame = pd.concat(parts, ignore_index=True)

@@ -95,10 +95,19 @@ def _rapid_response(pop: pd.DataFrame, rapid_days: float, ci_level: float) -> tu
 
 #: The per-patient outcome columns the practice figures read (besides sustained<window>).
 FIGURE_COLUMNS = (
-    "instrument", "paired", "treatment_resistant", "baseline", "eot", "change",
-    "first_post_day", "first_post_score", "response", "remission", "recovery",
+    "instrument",
+    "paired",
+    "treatment_resistant",
+    "baseline",
+    "eot",
+    "change",
+    "first_post_day",
+    "first_post_score",
+    "response",
+    "remission",
+    "recovery",
     "reliable_improvement",
-)  # fmt: skip
+)
 
 
 def _population(part: pd.DataFrame, claim: str, cfg: ClaimsConfig) -> tuple[pd.DataFrame, str]:

@@ -166,9 +166,13 @@ def _reference_row(instrument, claim, ref: Benchmark, practice: dict, ci_level: 
 def _empty_row(instrument, claim: str, why: str, ci_level: float) -> dict:
     row = dict.fromkeys(COLUMNS)
     row.update(
-        instrument=instrument, claim=claim, comparable="no reference", comparability=why,
-        ci_level=ci_level, better_than_reference=pd.NA,
-    )  # fmt: skip
+        instrument=instrument,
+        claim=claim,
+        comparable="no reference",
+        comparability=why,
+        ci_level=ci_level,
+        better_than_reference=pd.NA,
+    )
     return row
 
 
@@ -238,29 +242,44 @@ def expected_untreated_change(
     part = outcomes[(outcomes["instrument"] == instrument) & bool_flag(outcomes, "paired")]
     part = part[part["baseline"].notna() & part["eot"].notna()]
     out: dict = {
-        "instrument": instrument, "applies": False, "benchmark_id": None, "percent": None,
-        "percent_range": None, "timeframe": None, "citation": None, "mean_baseline": None,
-        "n_paired": int(len(part)), "points": None, "points_range": None,
-        "observed_change": None, "beyond_expected": None,
-    }  # fmt: skip
+        "instrument": instrument,
+        "applies": False,
+        "benchmark_id": None,
+        "percent": None,
+        "percent_range": None,
+        "timeframe": None,
+        "citation": None,
+        "mean_baseline": None,
+        "n_paired": int(len(part)),
+        "points": None,
+        "points_range": None,
+        "observed_change": None,
+        "beyond_expected": None,
+    }
     if not refs:
         return out
     head = next((b for b in refs if b.id == UNTREATED_PERCENT_CHANGE), refs[0])
     pcts = sorted(float(b.value) for b in refs)
     out.update(
-        benchmark_id=head.id, percent=float(head.value), percent_range=[pcts[0], pcts[-1]],
-        timeframe=head.timeframe, citation=head.citation.short,
-    )  # fmt: skip
+        benchmark_id=head.id,
+        percent=float(head.value),
+        percent_range=[pcts[0], pcts[-1]],
+        timeframe=head.timeframe,
+        citation=head.citation.short,
+    )
     if part.empty:
         return out
     mb = float(part["baseline"].mean())
     observed = float((part["eot"] - part["baseline"]).mean())
     points = mb * float(head.value) / 100.0
     out.update(
-        applies=True, mean_baseline=mb, points=points,
+        applies=True,
+        mean_baseline=mb,
+        points=points,
         points_range=[mb * pcts[0] / 100.0, mb * pcts[-1] / 100.0],
-        observed_change=observed, beyond_expected=observed - points,
-    )  # fmt: skip
+        observed_change=observed,
+        beyond_expected=observed - points,
+    )
     return out
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis.day_model import day_model_table
 from analysis.figures import Figures
 from analysis.growth import growth_table
-from analysis.growth_days import day_model_table
 from analysis.provider_tables import unit_comparison_tables
 from analysis.reference_outputs import (
     benchmark_sources_table,
@@ -63,7 +63,7 @@ def growth_models_table(fig: Figures) -> ResearchTable:
 
 def day_models_table(fig: Figures) -> ResearchTable:
     """Improvement and protocol contrasts from the day model of each instrument
-    (``analysis.growth_days.day_model_table``)."""
+    (``analysis.day_model.day_model_table``)."""
     frame = day_model_table(fig.day_models).rename(columns={"ci_low": "ci_lo", "ci_high": "ci_hi"})
     return ResearchTable(
         name="growth_by_day",
@@ -94,8 +94,21 @@ def protocol_balance_table(fig: Figures) -> ResearchTable | None:
     if not parts:
         return None
     frame = pd.concat(parts, ignore_index=True)
-    cols = ["instrument", "a", "b", "covariate", "kind", "n_a", "n_b", "mean_a", "mean_b",
-            "smd_raw", "mean_a_weighted", "mean_b_weighted", "smd_weighted"]  # fmt: skip
+    cols = [
+        "instrument",
+        "a",
+        "b",
+        "covariate",
+        "kind",
+        "n_a",
+        "n_b",
+        "mean_a",
+        "mean_b",
+        "smd_raw",
+        "mean_a_weighted",
+        "mean_b_weighted",
+        "smd_weighted",
+    ]
     figures = ("mean_a", "mean_b", "smd_raw", "mean_a_weighted", "mean_b_weighted", "smd_weighted")
     return ResearchTable(
         name="protocol_balance",
@@ -133,9 +146,26 @@ def research_tables(tidy: pd.DataFrame, fig: Figures, registry: Registry) -> lis
         effect_sizes_table(fig.effects),
     ]
     if len(comp):
-        comp = comp[["instrument", "a", "b", "n_a", "n_b", "g", "g_ci_lo", "g_ci_hi", "mean_diff",
-                     "mean_diff_ci_lo", "mean_diff_ci_hi", "welch_p", "adjusted_diff",
-                     "adjusted_diff_ci_lo", "adjusted_diff_ci_hi", "adjusted_p"]].assign(ci_level=fig.config.ci_level)  # fmt: skip
+        comp = comp[
+            [
+                "instrument",
+                "a",
+                "b",
+                "n_a",
+                "n_b",
+                "g",
+                "g_ci_lo",
+                "g_ci_hi",
+                "mean_diff",
+                "mean_diff_ci_lo",
+                "mean_diff_ci_hi",
+                "welch_p",
+                "adjusted_diff",
+                "adjusted_diff_ci_lo",
+                "adjusted_diff_ci_hi",
+                "adjusted_p",
+            ]
+        ].assign(ci_level=fig.config.ci_level)
         tables.append(between_protocols_table(comp))
         balance = protocol_balance_table(fig)
         if balance is not None:

@@ -202,9 +202,14 @@ def between_protocols_table(
     adjusted = "adjusted_diff" in comparisons.columns
     if adjusted:  # the overlap-weighted difference beside the raw one (analysis.balance)
         specs += (
-            ("mean_diff_adjusted", "adjusted_diff", None,
-             ("adjusted_diff_ci_lo", "adjusted_diff_ci_hi"), ADJUSTED_METHOD),
-        )  # fmt: skip
+            (
+                "mean_diff_adjusted",
+                "adjusted_diff",
+                None,
+                ("adjusted_diff_ci_lo", "adjusted_diff_ci_hi"),
+                ADJUSTED_METHOD,
+            ),
+        )
     out = _long(comparisons, keys, specs).drop(columns="sd")
     rows = np.repeat(np.arange(len(comparisons)), len(specs))
     p = comparisons["welch_p"].to_numpy(dtype=float)[rows]
@@ -278,8 +283,21 @@ def claims_table(
                 "caveats": " | ".join(str(x) for x in d.get("caveats") or ()),
             }
         )
-    cols = ["id", "claim", "instrument", "group", "verdict", "n", "estimate", "ci_lo", "ci_hi",
-            "role", "verdict_unadjusted", "p_value", "p_adjusted"]  # fmt: skip
+    cols = [
+        "id",
+        "claim",
+        "instrument",
+        "group",
+        "verdict",
+        "n",
+        "estimate",
+        "ci_lo",
+        "ci_hi",
+        "role",
+        "verdict_unadjusted",
+        "p_value",
+        "p_adjusted",
+    ]
     frame = pd.DataFrame(records, columns=[*cols, "test", "caveats"])
     if stamp:
         frame["settings"] = stamp

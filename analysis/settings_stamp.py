@@ -82,8 +82,9 @@ class Frozen:
         if not records:
             return None
         r = records[-1]
-        return cls(r.settings, r.sha256, r.frozen_at, r.actor, r.n_scores, r.verified,
-                   len(records) - 1)  # fmt: skip
+        return cls(
+            r.settings, r.sha256, r.frozen_at, r.actor, r.n_scores, r.verified, len(records) - 1
+        )
 
     def to_dict(self) -> dict:
         return {

@@ -90,9 +90,14 @@ def _groups(fig: Figures) -> list[dict]:
         done_rates = done_rates.set_index([*keys, "flag"]).sort_index()
     groups = []
     for (ins, prot), c in counts.iterrows():
-        g: dict = {"instrument": ins, "protocol": prot, "n_patients": int(c["n_patients"]),
-                   "n_with_baseline": int(c["n_with_baseline"]), "n_paired": int(c["n_paired"]),
-                   "population": POPULATION}  # fmt: skip
+        g: dict = {
+            "instrument": ins,
+            "protocol": prot,
+            "n_patients": int(c["n_patients"]),
+            "n_with_baseline": int(c["n_with_baseline"]),
+            "n_paired": int(c["n_paired"]),
+            "population": POPULATION,
+        }
         if has_completers:
             g["population_completers"] = POPULATION_COMPLETERS
             g["n_completers"] = int(c["n_completers"])
@@ -141,33 +146,47 @@ def _mixed_change(fig: Figures, ins: str, prot: str) -> dict | None:
             continue
         for i in d.improvements:
             if i.protocol == prot and i.at == "end_of_treatment":
-                return {"day": num(i.day), "estimate": num(i.estimate),
-                        "ci": [num(i.ci[0]), num(i.ci[1])], "extrapolated": bool(i.extrapolated),
-                        "method": "growth model over days (REML), everyone who started, "
-                        "missing assessments taken as missing at random"}  # fmt: skip
+                return {
+                    "day": num(i.day),
+                    "estimate": num(i.estimate),
+                    "ci": [num(i.ci[0]), num(i.ci[1])],
+                    "extrapolated": bool(i.extrapolated),
+                    "method": "growth model over days (REML), everyone who started, "
+                    "missing assessments taken as missing at random",
+                }
     return None
 
 
 def _comparisons(fig: Figures) -> list[dict]:
     res = []
     for row in fig.comparisons.to_dict("records"):
-        c = {"instrument": row["instrument"], "a": row["a"], "b": row["b"],
-             "n_a": int(row["n_a"]), "n_b": int(row["n_b"]),
-             "g_change": num(row["g_change"]), "g_change_ci": [num(row["g_change_ci_lo"]), num(row["g_change_ci_hi"])],
-             "mean_diff": num(row["mean_diff"]), "mean_diff_ci": [num(row["mean_diff_ci_lo"]), num(row["mean_diff_ci_hi"])],
-             "welch_p": num(row["welch_p"]), "logrank_chi2": num(row["logrank_chi2"]),
-             "logrank_p": num(row["logrank_p"]), "logrank_scale": row["logrank_scale"],
-             "population": "paired (baseline and last observation)"}  # fmt: skip
+        c = {
+            "instrument": row["instrument"],
+            "a": row["a"],
+            "b": row["b"],
+            "n_a": int(row["n_a"]),
+            "n_b": int(row["n_b"]),
+            "g_change": num(row["g_change"]),
+            "g_change_ci": [num(row["g_change_ci_lo"]), num(row["g_change_ci_hi"])],
+            "mean_diff": num(row["mean_diff"]),
+            "mean_diff_ci": [num(row["mean_diff_ci_lo"]), num(row["mean_diff_ci_hi"])],
+            "welch_p": num(row["welch_p"]),
+            "logrank_chi2": num(row["logrank_chi2"]),
+            "logrank_p": num(row["logrank_p"]),
+            "logrank_scale": row["logrank_scale"],
+            "population": "paired (baseline and last observation)",
+        }
         c["adjusted"] = _adjusted(row, fig.balance.get((row["instrument"], row["a"], row["b"])))
         for key in [
             k[: -len("_mean_diff")] for k in row if k.endswith("_mean_diff") and k.startswith("day")
         ]:
             c[f"matched_{key}"] = {
-                "n_a": num(row[f"{key}_n_a"]), "n_b": num(row[f"{key}_n_b"]),
+                "n_a": num(row[f"{key}_n_a"]),
+                "n_b": num(row[f"{key}_n_b"]),
                 "mean_diff": num(row[f"{key}_mean_diff"]),
                 "ci": [num(row[f"{key}_mean_diff_ci_lo"]), num(row[f"{key}_mean_diff_ci_hi"])],
                 "welch_p": num(row[f"{key}_welch_p"]),
-            }  # fmt: skip
+            }
         res.append(c)
     return res
 
@@ -232,8 +251,19 @@ def summary_long(summary: dict) -> pd.DataFrame:
     rows: list[dict] = []
 
     def add(section, ins, prot, figure, value, n=None, of=None, ci=(None, None)):
-        rows.append({"section": section, "instrument": ins, "protocol": prot, "figure": figure,
-                     "value": value, "n": n, "of": of, "ci_lo": ci[0], "ci_hi": ci[1]})  # fmt: skip
+        rows.append(
+            {
+                "section": section,
+                "instrument": ins,
+                "protocol": prot,
+                "figure": figure,
+                "value": value,
+                "n": n,
+                "of": of,
+                "ci_lo": ci[0],
+                "ci_hi": ci[1],
+            }
+        )
 
     for g in summary["groups"]:
         ins, prot = g["instrument"], g["protocol"]
@@ -281,8 +311,16 @@ def summary_long(summary: dict) -> pd.DataFrame:
         add("comparison", c["instrument"], prot, f"logrank_p_{c['logrank_scale']}", c["logrank_p"])
         adj = c.get("adjusted") or {}
         ci = adj.get("ci") or [None, None]
-        add("comparison", c["instrument"], prot, "mean_diff_adjusted", adj.get("mean_diff"),
-            c["n_a"], c["n_b"], ci)  # fmt: skip
+        add(
+            "comparison",
+            c["instrument"],
+            prot,
+            "mean_diff_adjusted",
+            adj.get("mean_diff"),
+            c["n_a"],
+            c["n_b"],
+            ci,
+        )
         add("comparison", c["instrument"], prot, "e_value", adj.get("e_value"))
         add("comparison", c["instrument"], prot, "max_abs_smd_raw", adj.get("max_abs_smd_raw"))
     for m in summary["models"]:
@@ -313,12 +351,28 @@ def summary_long(summary: dict) -> pd.DataFrame:
             continue
         where = f"{r['claim']}: {r['reference_id']}"
         ci = (r.get("practice_ci_lo"), r.get("practice_ci_hi"))
-        add("reference", r["instrument"], None, f"{where} practice", r["practice_value"],
-            r["practice_n"], r["practice_of"], ci)  # fmt: skip
+        add(
+            "reference",
+            r["instrument"],
+            None,
+            f"{where} practice",
+            r["practice_value"],
+            r["practice_n"],
+            r["practice_of"],
+            ci,
+        )
         add("reference", r["instrument"], None, f"{where} reference", r["reference_value"])
         dci = (r.get("difference_ci_lo"), r.get("difference_ci_hi"))
-        add("reference", r["instrument"], None, f"{where} difference", r["difference"],
-            r["practice_n"], r["practice_of"], dci)  # fmt: skip
+        add(
+            "reference",
+            r["instrument"],
+            None,
+            f"{where} difference",
+            r["difference"],
+            r["practice_n"],
+            r["practice_of"],
+            dci,
+        )
     return pd.DataFrame(
         rows,
         columns=[

@@ -60,19 +60,34 @@ def main() -> None:
     print()
     r = res.rows
     print_table(
-        ["claim", "instrument", "scenario", "truth", "mean n", "said supported (95% sim. CI)",
-         "exact under the model", "most allowed", "note"],
+        [
+            "claim",
+            "instrument",
+            "scenario",
+            "truth",
+            "mean n",
+            "said supported (95% sim. CI)",
+            "exact under the model",
+            "most allowed",
+            "note",
+        ],
         [
             [
-                row.claim, row.instrument, row.scenario_label, row.truth_text,
+                row.claim,
+                row.instrument,
+                row.scenario_label,
+                row.truth_text,
                 "" if pd.isna(row.mean_n) else f"{row.mean_n:.0f}",
-                "" if pd.isna(row.supported_rate)
+                ""
+                if pd.isna(row.supported_rate)
                 else f"{_pct(row.supported_rate)} ({_pct(row.rate_ci_lo)}–{_pct(row.rate_ci_hi)})",
-                _pct(row.expected_rate), _pct(row.nominal_rate), row.note,
+                _pct(row.expected_rate),
+                _pct(row.nominal_rate),
+                row.note,
             ]
             for row in r.itertuples()
         ],
-    )  # fmt: skip
+    )
 
 
 if __name__ == "__main__":

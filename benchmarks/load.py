@@ -53,9 +53,16 @@ from dashboard.state import DEMO_PATIENTS_ENV
 from tests.browser.conftest import CHROMIUM_ARGS, _free_port, chromium_path, serve_dashboard
 
 #: url path -> page name; the pages a person browses ("" is the Overview).
-PAGES = {"": "overview", "claims": "claims", "trajectories": "trajectories",
-         "outcomes": "outcomes", "safety": "safety", "compare": "compare", "patient": "patient",
-         "downloads": "downloads"}  # fmt: skip
+PAGES = {
+    "": "overview",
+    "claims": "claims",
+    "trajectories": "trajectories",
+    "outcomes": "outcomes",
+    "safety": "safety",
+    "compare": "compare",
+    "patient": "patient",
+    "downloads": "downloads",
+}
 FILTERS = ("Protocol", "Site")
 P95_TARGET_S = 1.0
 RSS_TARGET_MB = 2048
@@ -167,8 +174,14 @@ class Person:
         await self.context.add_init_script(OBSERVER)
         self.page = await self.context.new_page()
         self.page.on("websocket", self._watch)
-        load = await timed(self.page, self.index, "first load", "overview",
-                           lambda: self.page.goto(self.url), self.timeout_s)  # fmt: skip
+        load = await timed(
+            self.page,
+            self.index,
+            "first load",
+            "overview",
+            lambda: self.page.goto(self.url),
+            self.timeout_s,
+        )
         self.out.arrivals.append(load)
 
     def _watch(self, ws) -> None:
@@ -238,8 +251,9 @@ async def warm_up(browser, url: str, timeout_s: float) -> float:
     await context.add_init_script(OBSERVER)
     page = await context.new_page()
     for path, name in PAGES.items():
-        done = await timed(page, -1, "first load", name, lambda p=path: page.goto(f"{url}/{p}"),
-                           timeout_s)  # fmt: skip
+        done = await timed(
+            page, -1, "first load", name, lambda p=path: page.goto(f"{url}/{p}"), timeout_s
+        )
         if done.error:
             raise RuntimeError(f"warm-up: {name}: {done.error}")
     await context.close()
@@ -305,24 +319,65 @@ def report(args: argparse.Namespace, out: Run, server_runs: list[dict]) -> None:
     srv_wall = [r["wall_ms"] / 1000 for r in server_runs]
     app = [r["app_ms"] / 1000 for r in server_runs if r.get("app_ms") is not None]
     rows = [
-        ["people (browser contexts)", f"{args.sessions} in {args.browsers} Chromium (niceness {args.nice})", ""],
+        [
+            "people (browser contexts)",
+            f"{args.sessions} in {args.browsers} Chromium (niceness {args.nice})",
+            "",
+        ],
         ["cohort", f"{args.patients:,} patients (demo)", ""],
-        ["before the clock", f"warm-up {info['warm_up_s']:.0f} s; {len(out.arrivals)} arrivals one after another {info['arrivals_s']:.0f} s", ""],
-        ["arrival (first load of the dashboard)", f"p50 {_q(firsts, 0.5):.2f} s, max {max(firsts, default=0):.2f} s", ""],
+        [
+            "before the clock",
+            f"warm-up {info['warm_up_s']:.0f} s; {len(out.arrivals)} arrivals one after another {info['arrivals_s']:.0f} s",
+            "",
+        ],
+        [
+            "arrival (first load of the dashboard)",
+            f"p50 {_q(firsts, 0.5):.2f} s, max {max(firsts, default=0):.2f} s",
+            "",
+        ],
         ["timed", f"{info['wall_s']:.0f} s, think time {args.think[0]:g}–{args.think[1]:g} s", ""],
-        ["actions (pages opened, filters changed)", f"{len(out.actions)} ({len(out.actions) / info['wall_s']:.2f} per s; {out.skipped} skipped: filter list did not open)", ""],
+        [
+            "actions (pages opened, filters changed)",
+            f"{len(out.actions)} ({len(out.actions) / info['wall_s']:.2f} per s; {out.skipped} skipped: filter list did not open)",
+            "",
+        ],
         ["page time p50 (browser)", f"{_q(times, 0.5):.2f} s", ""],
-        ["page time p95 (browser)", f"{p95:.2f} s", f"≤ {P95_TARGET_S:g} s: {_met(p95 <= P95_TARGET_S)}"],
+        [
+            "page time p95 (browser)",
+            f"{p95:.2f} s",
+            f"≤ {P95_TARGET_S:g} s: {_met(p95 <= P95_TARGET_S)}",
+        ],
         ["page time max (browser)", f"{max(times, default=0):.2f} s", ""],
-        ["server run time p50 / p95 / max", f"{_q(srv_wall, 0.5):.2f} / {_q(srv_wall, 0.95):.2f} / {max(srv_wall, default=0):.2f} s ({len(srv_wall)} runs)", ""],
+        [
+            "server run time p50 / p95 / max",
+            f"{_q(srv_wall, 0.5):.2f} / {_q(srv_wall, 0.95):.2f} / {max(srv_wall, default=0):.2f} s ({len(srv_wall)} runs)",
+            "",
+        ],
         ["app's own run time p95 (RUN_MS_KEY)", f"{_q(app, 0.95):.2f} s", ""],
-        ["errors", f"{len(errors)} (tracebacks in the server log: {info['log_tracebacks']})", f"0: {_met(not errors)}"],
-        ["server peak RSS", f"{peak:,.0f} MB", f"≤ {RSS_TARGET_MB:,} MB: {_met(peak <= RSS_TARGET_MB)}"],
+        [
+            "errors",
+            f"{len(errors)} (tracebacks in the server log: {info['log_tracebacks']})",
+            f"0: {_met(not errors)}",
+        ],
+        [
+            "server peak RSS",
+            f"{peak:,.0f} MB",
+            f"≤ {RSS_TARGET_MB:,} MB: {_met(peak <= RSS_TARGET_MB)}",
+        ],
         ["browser peak RSS", f"{max(samples.browser_rss_mb, default=0):,.0f} MB", ""],
-        ["CPU seconds while timed", ", ".join(f"{k} {v:.0f}" for k, v in cpu.items()) + f" (of {2 * info['wall_s']:.0f} on 2 cores)", ""],
+        [
+            "CPU seconds while timed",
+            ", ".join(f"{k} {v:.0f}" for k, v in cpu.items())
+            + f" (of {2 * info['wall_s']:.0f} on 2 cores)",
+            "",
+        ],
         ["server CPU per action", f"{cpu['server'] / max(1, len(out.actions)):.2f} s", ""],
-        ["load average (1 min) while timed", f"mean {statistics.mean(load):.1f}, max {max(load):.1f}", ""],
-    ]  # fmt: skip
+        [
+            "load average (1 min) while timed",
+            f"mean {statistics.mean(load):.1f}, max {max(load):.1f}",
+            "",
+        ],
+    ]
     print()
     print_table(["measure", "figure", "goal"], rows)
 
@@ -332,8 +387,17 @@ def report(args: argparse.Namespace, out: Run, server_runs: list[dict]) -> None:
     rows = []
     for (kind, page), group in sorted(by.items()):
         t = [a.seconds for a in group if a.seconds is not None]
-        rows.append([kind, page, len(group), f"{_q(t, 0.5):.2f}", f"{_q(t, 0.95):.2f}",
-                     f"{max(t, default=0):.2f}", sum(1 for a in group if a.error)])  # fmt: skip
+        rows.append(
+            [
+                kind,
+                page,
+                len(group),
+                f"{_q(t, 0.5):.2f}",
+                f"{_q(t, 0.95):.2f}",
+                f"{max(t, default=0):.2f}",
+                sum(1 for a in group if a.error),
+            ]
+        )
     print("\nPage time in the browser, by action and page:\n")
     print_table(["action", "page", "n", "p50 s", "p95 s", "max s", "errors"], rows)
 
@@ -345,9 +409,16 @@ def report(args: argparse.Namespace, out: Run, server_runs: list[dict]) -> None:
     for page, runs in sorted(pages.items(), key=lambda kv: -sum(r["cpu_ms"] for r in kv[1])):
         wall = [r["wall_ms"] / 1000 for r in runs]
         cpu_s = [r["cpu_ms"] / 1000 for r in runs]
-        rows.append([page or "overview", len(runs), f"{_q(wall, 0.5):.2f}", f"{_q(wall, 0.95):.2f}",
-                     f"{statistics.mean(cpu_s):.2f}",
-                     f"{100 * sum(r['cpu_ms'] for r in runs) / total_cpu:.0f}%"])  # fmt: skip
+        rows.append(
+            [
+                page or "overview",
+                len(runs),
+                f"{_q(wall, 0.5):.2f}",
+                f"{_q(wall, 0.95):.2f}",
+                f"{statistics.mean(cpu_s):.2f}",
+                f"{100 * sum(r['cpu_ms'] for r in runs) / total_cpu:.0f}%",
+            ]
+        )
     print("\nServer runs while timed, by page (wall includes waiting for the other sessions):\n")
     print_table(["page", "runs", "wall p50 s", "wall p95 s", "CPU mean s", "share of CPU"], rows)
     if errors:

@@ -48,11 +48,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                 print(f"[{frac:4.0%}] {msg}", file=sys.stderr)
 
         result = calibrate(
-            tidy, registry, claims_settings(args)[0],
+            tidy,
+            registry,
+            claims_settings(args)[0],
             n_sim=DEFAULT_N_SIM if args.n_sim is None else args.n_sim,
             seed=DEFAULT_SEED if args.seed is None else args.seed,
-            claims=claims, progress=progress,
-        )  # fmt: skip
+            claims=claims,
+            progress=progress,
+        )
         if args.format == "json":
             write(json.dumps(result.to_dict(), indent=2, allow_nan=False), out)
         elif args.format == "csv":
@@ -104,9 +107,11 @@ def calibration_table(result) -> object:
         "lower them.",
     )
     return ResearchTable(
-        name="calibration", title="How much can this data say? (calibration)", frame=frame,
+        name="calibration",
+        title="How much can this data say? (calibration)",
+        frame=frame,
         notes=notes,
-    )  # fmt: skip
+    )
 
 
 def add_calibrate_command(add: AddCommand) -> None:

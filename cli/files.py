@@ -119,9 +119,10 @@ class PendingOutput:
             self.temp = self.target.with_name(f"{stem}.{secrets.token_hex(4)}{_PART}")
             try:  # 0o666 less the umask, as open() would give a new file
                 self._fd: int | None = os.open(
-                    self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                    self.temp,
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
                     0o666,
-                )  # fmt: skip
+                )
                 break
             except FileExistsError:
                 continue

@@ -258,9 +258,12 @@ def _summary(args: argparse.Namespace, out: PendingOutput | None) -> None:
         long = summary_long(summary_json(fig))
         figures = ("value", "ci_lo", "ci_hi")
         table = ResearchTable(
-            name="summary", title="ReliefCheck summary", frame=long,
-            count_cols=("n", "of"), derived={"n": figures, "of": figures},
-        )  # fmt: skip
+            name="summary",
+            title="ReliefCheck summary",
+            frame=long,
+            count_cols=("n", "of"),
+            derived={"n": figures, "of": figures},
+        )
         write(to_csv_bytes(table), out)
     else:
         from analysis.export import to_markdown

@@ -218,11 +218,16 @@ def cmd_freeze(args: argparse.Namespace) -> int:
     store = _store(args)
     if args.list:
         rows = [
-            {"frozen_at": r.frozen_at, "by": r.actor, "sha256": r.sha256,
-             "n_scores_at_freeze": r.n_scores, "verified": r.verified,
-             "settings": json.loads(r.settings)}
+            {
+                "frozen_at": r.frozen_at,
+                "by": r.actor,
+                "sha256": r.sha256,
+                "n_scores_at_freeze": r.n_scores,
+                "verified": r.verified,
+                "settings": json.loads(r.settings),
+            }
             for r in store.frozen_settings()
-        ]  # fmt: skip
+        ]
         print(json.dumps(rows, indent=2))
         return EXIT_OK
 

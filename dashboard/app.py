@@ -63,9 +63,12 @@ for section, entries in PAGES.items():
     for key, title, icon in entries:
         shown = "visible" if allowed(who.role, key) else "hidden"
         keys[key] = st.Page(
-            f"app_pages/{key}.py", title=title, icon=icon, default=key == "overview",
+            f"app_pages/{key}.py",
+            title=title,
+            icon=icon,
+            default=key == "overview",
             visibility=shown,
-        )  # fmt: skip
+        )
         sections.setdefault(section, []).append(keys[key])
 page = st.navigation(sections)
 access.sidebar(who)

@@ -154,10 +154,14 @@ def calibration_panel(ctx: Context, config: ClaimsConfig, *, n_sim: int | None =
             planned = planned_last_sessions(whole)
         try:
             result = calibrate(
-                results.tidy(ctx.ref, ctx.filters), registry_from_text(ctx.registry_text),
-                config, n_sim=int(n_sim), seed=DEFAULT_SEED, planned_sessions=planned,
+                results.tidy(ctx.ref, ctx.filters),
+                registry_from_text(ctx.registry_text),
+                config,
+                n_sim=int(n_sim),
+                seed=DEFAULT_SEED,
+                planned_sessions=planned,
                 progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=md_escape(m)),
-            )  # fmt: skip
+            )
         except ReliefCheckError as err:
             bar.empty()
             st.error(md_escape(str(err)))

@@ -155,18 +155,28 @@ def references_chart(
     )
     fig.add_trace(
         go.Scatter(
-            x=est, y=y, mode="markers", name="This practice",
+            x=est,
+            y=y,
+            mode="markers",
+            name="This practice",
             marker={"color": PRACTICE_COLOUR, "size": 11, "symbol": "diamond"},
-            error_x={"type": "data", "symmetric": False, "color": PRACTICE_COLOUR, "thickness": 2,
-                     "array": np.where(finite(hi), hi - est, 0),
-                     "arrayminus": np.where(finite(lo), est - lo, 0)},
-            customdata=np.c_[first["practice_n"].astype(float), first["practice_of"].astype(float), lo, hi],
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "color": PRACTICE_COLOUR,
+                "thickness": 2,
+                "array": np.where(finite(hi), hi - est, 0),
+                "arrayminus": np.where(finite(lo), est - lo, 0),
+            },
+            customdata=np.c_[
+                first["practice_n"].astype(float), first["practice_of"].astype(float), lo, hi
+            ],
             text=plot_texts(first["row_label"]),
             hovertemplate="<b>%{text}</b><br>This practice %{x:.2f} (CI %{customdata[2]:.2f} to "
             "%{customdata[3]:.2f})<br>n = %{customdata[0]} of %{customdata[1]}<extra></extra>",
             meta={"role": "practice", "instrument": instrument},
         )
-    )  # fmt: skip
+    )
     # two references on one row take turns above and below it, so their labels do not collide
     rows = rows.assign(_slot=rows.sort_values("reference_value").groupby("row_label").cumcount())
     values = rows["reference_value"].to_numpy(dtype=float)
@@ -178,66 +188,118 @@ def references_chart(
             go.Scatter(
                 x=part["reference_value"].to_numpy(dtype=float),
                 y=part["row_label"].map(pos).to_numpy(dtype=float),
-                mode="markers+text", name=plot_text(_group(group)),
-                marker={"color": colour, "size": 26, "symbol": "line-ns", "line": {"width": 3, "color": colour}},
-                text=labels_text, textfont={"size": 10, "color": colour},
+                mode="markers+text",
+                name=plot_text(_group(group)),
+                marker={
+                    "color": colour,
+                    "size": 26,
+                    "symbol": "line-ns",
+                    "line": {"width": 3, "color": colour},
+                },
+                text=labels_text,
+                textfont={"size": 10, "color": colour},
                 textposition=_label_positions(part["_slot"], part["reference_value"], middle),
                 cliponaxis=False,
                 customdata=np.c_[labels_text, plot_texts(part["comparable"])],
                 hovertemplate="<b>%{customdata[0]}</b>: %{x}<br>%{customdata[1]}<extra>"
-                + plot_text(str(group)) + "</extra>",
-                meta={"role": "reference", "group": str(group), "ids": part["reference_id"].tolist()},
+                + plot_text(str(group))
+                + "</extra>",
+                meta={
+                    "role": "reference",
+                    "group": str(group),
+                    "ids": part["reference_id"].tolist(),
+                },
             )
-        )  # fmt: skip
+        )
     style(fig, title, what, "", height=max(280, 120 + 70 * len(labels)))
     fig.update_yaxes(
-        tickvals=list(pos.values()), ticktext=[wrap(plot_text(x), ROW_CHARS) for x in pos],
-        range=[-0.6, len(labels) - 0.3], automargin=True, title_text="",
-    )  # fmt: skip
+        tickvals=list(pos.values()),
+        ticktext=[wrap(plot_text(x), ROW_CHARS) for x in pos],
+        range=[-0.6, len(labels) - 0.3],
+        automargin=True,
+        title_text="",
+    )
     if unit == "%":
         fig.update_xaxes(range=[0, 100])
     return fig
 
 
-def references_display(refs: pd.DataFrame, *, instrument: str | None = None,
-                       claims: Iterable[str] | None = None) -> pd.DataFrame:  # fmt: skip
+def references_display(
+    refs: pd.DataFrame, *, instrument: str | None = None, claims: Iterable[str] | None = None
+) -> pd.DataFrame:
     """A compact text table of the references: claim, instrument, measure, this practice (with
     CI and n), the reference and its kind, the difference with its CI, how comparable, the
     short source and the full citation. Claims no reference applies to say so."""
     rows = _rows(refs, instrument, claims)
-    cols = ["Claim", "Instrument", "Measure", "This practice", "Reference", "Kind",
-            "Practice − reference", "Comparable", "Source", "Citation"]  # fmt: skip
+    cols = [
+        "Claim",
+        "Instrument",
+        "Measure",
+        "This practice",
+        "Reference",
+        "Kind",
+        "Practice − reference",
+        "Comparable",
+        "Source",
+        "Citation",
+    ]
     if rows.empty:
         return pd.DataFrame(columns=cols)
     has = rows["reference_id"].notna()
     context = rows["comparable"].astype(str).str.startswith("context").to_numpy()
     practice = [
-        _with_ci(v, lo, hi, u) + (f" {what}" if other else "")
+        _with_ci(v, lo, hi, u)
+        + (f" {what}" if other else "")
         + (f", n = {int(k)} of {int(n)}" if finite_or_none(n) else "")
-        if ok else ""
+        if ok
+        else ""
         for v, lo, hi, u, k, n, what, other, ok in zip(
-            rows["practice_value"], rows["practice_ci_lo"], rows["practice_ci_hi"],
-            rows["practice_unit"], rows["practice_n"], rows["practice_of"],
-            rows["practice_measure"], context, has, strict=True)
-    ]  # fmt: skip
+            rows["practice_value"],
+            rows["practice_ci_lo"],
+            rows["practice_ci_hi"],
+            rows["practice_unit"],
+            rows["practice_n"],
+            rows["practice_of"],
+            rows["practice_measure"],
+            context,
+            has,
+            strict=True,
+        )
+    ]
     out = pd.DataFrame(
         {
             "Claim": [SHORT_NAMES.get(c, c) for c in rows["claim"].astype(str)],
-            "Instrument": rows["instrument"].astype(object).where(rows["instrument"].notna(), "").to_numpy(),
-            "Measure": [MEASURE_LABELS.get(m, "") if isinstance(m, str) else "" for m in rows["measure"]],
+            "Instrument": rows["instrument"]
+            .astype(object)
+            .where(rows["instrument"].notna(), "")
+            .to_numpy(),
+            "Measure": [
+                MEASURE_LABELS.get(m, "") if isinstance(m, str) else "" for m in rows["measure"]
+            ],
             "This practice": practice,
-            "Reference": [_value(v, u) if ok else "" for v, u, ok in
-                          zip(rows["reference_value"], rows["unit"], has, strict=True)],
+            "Reference": [
+                _value(v, u) if ok else ""
+                for v, u, ok in zip(rows["reference_value"], rows["unit"], has, strict=True)
+            ],
             "Kind": rows["reference_group"].fillna("").astype(str).to_numpy(),
-            "Practice − reference": [_with_ci(d, lo, hi, u, signed=True) if finite_or_none(d) is not None else ""
-                                     for d, lo, hi, u in zip(rows["difference"], rows["difference_ci_lo"],
-                                                             rows["difference_ci_hi"], rows["unit"], strict=True)],
-            "Comparable": [c if ok else str(why) for c, why, ok in
-                           zip(rows["comparable"], rows["comparability"], has, strict=True)],
+            "Practice − reference": [
+                _with_ci(d, lo, hi, u, signed=True) if finite_or_none(d) is not None else ""
+                for d, lo, hi, u in zip(
+                    rows["difference"],
+                    rows["difference_ci_lo"],
+                    rows["difference_ci_hi"],
+                    rows["unit"],
+                    strict=True,
+                )
+            ],
+            "Comparable": [
+                c if ok else str(why)
+                for c, why, ok in zip(rows["comparable"], rows["comparability"], has, strict=True)
+            ],
             "Source": rows["reference_label"].fillna("").astype(str).to_numpy(),
             "Citation": rows["reference_citation"].fillna("").astype(str).to_numpy(),
         }
-    )  # fmt: skip
+    )
     return out[cols]
 
 
@@ -259,14 +321,20 @@ def reference_lines(refs: pd.DataFrame, claim: str, instrument: str | None) -> l
         diff = r.get("difference")
         tail = (
             f"; difference {_with_ci(diff, r['difference_ci_lo'], r['difference_ci_hi'], r['unit'], signed=True)}"
-            if finite_or_none(diff) is not None else f" ({r['comparable']})"
-        )  # fmt: skip
+            if finite_or_none(diff) is not None
+            else f" ({r['comparable']})"
+        )
         lines.append(f"{head}; this practice {mine}{tail}")
     return lines
 
 
-def render_references(claim_results: Iterable[object] | None, refs_frame: pd.DataFrame, *,
-                      instrument: str | None = None, key: str | None = None) -> None:  # fmt: skip
+def render_references(
+    claim_results: Iterable[object] | None,
+    refs_frame: pd.DataFrame,
+    *,
+    instrument: str | None = None,
+    key: str | None = None,
+) -> None:
     """Write the references beside ``claim_results`` (``ClaimResult`` objects; None = every
     claim in ``refs_frame``): a compact table with sources, the fixed-reference note and the
     full citations (collapsed). ``instrument`` limits the table to one instrument."""

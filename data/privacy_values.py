@@ -194,7 +194,8 @@ ADDRESS_RULES = (
 )
 DATE_RULES = (
     Rule(  # 1985-03-14, 1985/3/14
-        DATES, r"(?:^|[^0-9.,])" + _YEAR + r"[\-/.]" + _MONTH_NO + r"[\-/.]" + _DAY + r"(?:$|[^0-9])"
+        DATES,
+        r"(?:^|[^0-9.,])" + _YEAR + r"[\-/.]" + _MONTH_NO + r"[\-/.]" + _DAY + r"(?:$|[^0-9])",
     ),
     Rule(  # 14/03/1985, 03-14-1985, 14.03.1985
         DATES, r"(?:^|[^0-9.,/:\-])" + _DAY + r"[\-/.]" + _DAY + r"[\-/.]" + _YEAR + r"(?:$|[^0-9])"
@@ -210,20 +211,35 @@ DATE_RULES = (
     ),
     Rule(  # 14 Mar 1985, 14-mar-85, 14. März 1985, 14 de marzo de 1985
         DATES,
-        r"(?i)(?:^|[^0-9A-Za-z])" + _DAY + r"(?:st|nd|rd|th|er|\.)?[ \-/]*(?:de\s+)?" + _MONTH
-        + r"[ \-/,]*(?:de\s+)?(?:" + _YEAR + r"|[0-9]{2})(?:$|[^0-9])",
+        r"(?i)(?:^|[^0-9A-Za-z])"
+        + _DAY
+        + r"(?:st|nd|rd|th|er|\.)?[ \-/]*(?:de\s+)?"
+        + _MONTH
+        + r"[ \-/,]*(?:de\s+)?(?:"
+        + _YEAR
+        + r"|[0-9]{2})(?:$|[^0-9])",
     ),
     Rule(  # March 14, 1985
         DATES,
-        r"(?i)(?:^|[^\pL])" + _MONTH + r"\s+" + _DAY + r"(?:st|nd|rd|th)?,?\s+" + _YEAR
+        r"(?i)(?:^|[^\pL])"
+        + _MONTH
+        + r"\s+"
+        + _DAY
+        + r"(?:st|nd|rd|th)?,?\s+"
+        + _YEAR
         + r"(?:$|[^0-9])",
     ),
-)  # fmt: skip
+)
 PERSON_NAME = Rule(
     NAMES,
-    r"^(?:(?:\p{Lu}\.\s*)+|" + _CAPITALISED + r",?\s+(?:\p{Lu}\.?\s+)?)" + _CAPITALISED
-    + r"(?:\s+" + _CAPITALISED + r"){0,2}$|^\p{Lu}{2,},\s*\p{Lu}{2,}$",
-)  # fmt: skip
+    r"^(?:(?:\p{Lu}\.\s*)+|"
+    + _CAPITALISED
+    + r",?\s+(?:\p{Lu}\.?\s+)?)"
+    + _CAPITALISED
+    + r"(?:\s+"
+    + _CAPITALISED
+    + r"){0,2}$|^\p{Lu}{2,},\s*\p{Lu}{2,}$",
+)
 
 #: The rule sets, in order of priority (a value is reported under the first rule it matches).
 EVERYWHERE = (EMAIL, BIRTH_RULE, NAMED, SSN_RULE, *PHONE_RULES)
@@ -239,11 +255,9 @@ LABEL_COLUMNS = frozenset(["patient_id", "protocol", "site", "clinician", "route
 #: Canonical columns read as numbers, instrument names or yes/no words.
 STRUCTURED_COLUMNS = frozenset(["session", "day", "score", "instrument", "treatment_resistant"])
 #: Header words of an unmapped column that holds dates or times (dates are allowed there).
-_DATE_HEADER_WORDS = frozenset([
-    "date", "dates", "datum", "daten", "fecha", "fechas", "time", "times", "timestamp",
-    "datetime", "heure", "hora", "zeit", "uhrzeit", "completed", "administered", "created",
-    "updated", "modified"
-])  # fmt: skip
+_DATE_HEADER_WORDS = frozenset(
+    ["date", "dates", "datum", "daten", "fecha", "fechas", "time", "times", "timestamp", "datetime", "heure", "hora", "zeit", "uhrzeit", "completed", "administered", "created", "updated", "modified"]
+)
 
 
 def rules_for(column: str, header_words: Sequence[str], *, item: bool = False) -> tuple[Rule, ...]:

@@ -84,9 +84,11 @@ def rapid_onset(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
         )
     within = paired.loc[early.to_numpy(), "first_post_day"]
     rc = recall_caveat(
-        ins.key, ins.recall_days, float(within.median()) if len(within) else cfg.rapid_days,
+        ins.key,
+        ins.recall_days,
+        float(within.median()) if len(within) else cfg.rapid_days,
         f"the first reassessments within {cfg.rapid_days:g} days came a median of",
-    )  # fmt: skip
+    )
     if rc:
         caveats.append(rc)
     details = {"n_first_assessed_within_window": int(early.sum()), "k": k}
@@ -104,9 +106,14 @@ def rapid_onset(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
 
 
 def large_improvement(
-    out: pd.DataFrame, ins, cfg: ClaimsConfig, *, claim_id: str = "large-improvement",
-    group: str = "all patients", effect: dict | None = None,
-) -> ClaimResult:  # fmt: skip
+    out: pd.DataFrame,
+    ins,
+    cfg: ClaimsConfig,
+    *,
+    claim_id: str = "large-improvement",
+    group: str = "all patients",
+    effect: dict | None = None,
+) -> ClaimResult:
     """Share of paired patients with reliable improvement at EOT; supported when the Wilson lower
     bound reaches ``cfg.large_share``. The g_av with its CI is shown beside it when given.
     """
@@ -211,9 +218,11 @@ def initial_anxiety(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResult:
     caveats = list(standard_caveats(out, ins.key, ins.recall_days))
     s1 = out.loc[out["s1_reliable_deterioration"].notna().to_numpy(), "s1_day"].dropna()
     rc = recall_caveat(
-        ins.key, ins.recall_days, float(s1.median()) if len(s1) else None,
+        ins.key,
+        ins.recall_days,
+        float(s1.median()) if len(s1) else None,
         "session-1 scores came a median of",
-    )  # fmt: skip
+    )
     if rc:
         caveats.append(rc)
     shown = share_claim(
@@ -355,10 +364,12 @@ def evaluate_claims(
     s1 = None if si_out is None else si_out["s1_day"].dropna()
     results.append(
         suicidal_ideation(
-            safety, cfg, s1_day=float(s1.median()) if s1 is not None and len(s1) else None,
+            safety,
+            cfg,
+            s1_day=float(s1.median()) if s1 is not None and len(s1) else None,
             recall_days=si_ins.recall_days if si_ins is not None else None,
         )
-    )  # fmt: skip
+    )
     for ins in present:
         results.append(treatment_resistant(by_ins[ins.key], ins, cfg))
     gad = registry.resolve("GAD-7")
@@ -405,10 +416,11 @@ def treatment_resistant(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResul
         or not out["treatment_resistant"].fillna(False).any()
     ):
         return not_testable(
-            "treatment-resistant", ins.key,
+            "treatment-resistant",
+            ins.key,
             "The data has no treatment-resistant patients recorded.",
             "Reliable improvement at the end of treatment among treatment-resistant patients.",
-        )  # fmt: skip
+        )
     tr = out["treatment_resistant"]
     inside = large_improvement(
         out[tr.fillna(False).astype(bool)],
@@ -420,7 +432,12 @@ def treatment_resistant(out: pd.DataFrame, ins, cfg: ClaimsConfig) -> ClaimResul
     others = large_improvement(
         out[tr.eq(False).fillna(False)], ins, cfg, claim_id="treatment-resistant", group="others"
     )
-    details = {**inside.details, "others_n": others.n, "others_pct": others.estimate,
-               "others_ci_lo": others.ci[0], "others_ci_hi": others.ci[1]}  # fmt: skip
+    details = {
+        **inside.details,
+        "others_n": others.n,
+        "others_pct": others.estimate,
+        "others_ci_lo": others.ci[0],
+        "others_ci_hi": others.ci[1],
+    }
     caveats = (*inside.caveats, "Treatment resistance is as the practice recorded it.")
     return dataclasses_replace(inside, caveats=caveats, details=details)

@@ -157,10 +157,16 @@ def intensive_faster(out: pd.DataFrame, ins, cfg, tidy, registry) -> ClaimResult
     characteristics = _characteristics(out, ins.key)
     try:
         mt = matched_time_contrast(
-            a, ins.key, registry, days=cfg.faster_days, tol=cfg.faster_window,
-            min_per_protocol=cfg.faster_min_per_protocol, shape=cfg.faster_shape,
-            ci_level=cfg.ci_level, covariates=characteristics,
-        )  # fmt: skip
+            a,
+            ins.key,
+            registry,
+            days=cfg.faster_days,
+            tol=cfg.faster_window,
+            min_per_protocol=cfg.faster_min_per_protocol,
+            shape=cfg.faster_shape,
+            ci_level=cfg.ci_level,
+            covariates=characteristics,
+        )
     except AnalysisError as err:
         return _not_testable(ins, str(err), test)
     margin = cfg.noninferiority_fraction * float(np.nanmedian(out["rc_threshold"]))
@@ -178,9 +184,11 @@ def intensive_faster(out: pd.DataFrame, ins, cfg, tidy, registry) -> ClaimResult
         )
     tested_days = [c.day for c in mt.contrasts if c.tested]
     rc = recall_caveat(
-        ins.key, ins.recall_days, min(tested_days) if tested_days else None,
+        ins.key,
+        ins.recall_days,
+        min(tested_days) if tested_days else None,
         "the protocols are compared as early as",
-    )  # fmt: skip
+    )
     if rc:
         caveats.append(rc)
     if "measured" not in eot:

@@ -18,7 +18,7 @@ from analysis.claims.config import (
     SUPPORTED,
     ClaimsConfig,
 )
-from analysis.numbers import finite_or_none
+from analysis.numbers import finite_interval, finite_or_none
 from analysis.rates import wilson_ci
 from analysis.references import regression_to_mean_caveat
 from data.benchmarks import default_benchmarks
@@ -78,7 +78,7 @@ class ClaimResult:
             "verdict": self.verdict,
             "n": int(self.n),
             "estimate": finite_or_none(self.estimate),
-            "ci": [finite_or_none(self.ci[0]), finite_or_none(self.ci[1])],
+            "ci": finite_interval(self.ci),
             "caveats": list(self.caveats),
             "claim": self.claim,
             "test": self.test,

@@ -45,10 +45,17 @@ OUTCOMES = {
     MEAN_CHANGE: "Mean change (points)",
 }
 c1, c2 = st.columns([1, 2])
-column = c1.segmented_control(
-    "Compare", present, default=present[0], format_func=UNIT_WORDS.get, key="compare_unit",
-    required=True,
-) or present[0]  # fmt: skip
+column = (
+    c1.segmented_control(
+        "Compare",
+        present,
+        default=present[0],
+        format_func=UNIT_WORDS.get,
+        key="compare_unit",
+        required=True,
+    )
+    or present[0]
+)
 missing = [UNIT_WORDS[c].lower() for c in UNIT_COLUMNS if c not in present]
 if missing:
     c1.caption(f"The data names no {' or '.join(missing)}.")
@@ -56,10 +63,13 @@ key = ui.instrument_picker(
     o["instrument"].astype(str).unique(), ctx.registry, key="compare_instrument", container=c2
 )
 outcome = st.selectbox(
-    "Outcome", list(OUTCOMES), format_func=OUTCOMES.get, key="compare_outcome",
+    "Outcome",
+    list(OUTCOMES),
+    format_func=OUTCOMES.get,
+    key="compare_outcome",
     help="Among paired patients (a baseline and a later score). Mean change is baseline minus "
     "the last score, positive = better.",
-)  # fmt: skip
+)
 
 res = results.unit_comparison(ref, reg_text, filters, column, key, outcome)
 if isinstance(res, str):

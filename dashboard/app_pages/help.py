@@ -29,8 +29,9 @@ def _render(e: glossary.Entry, *, anchor: bool = True) -> None:
     st.subheader(e.title, anchor=e.anchor if anchor else False)
     st.markdown(e.body(registry, config))
     if e.refs:
-        st.caption("References: " + " ".join(f"[{i + 1}] {glossary.REFS[r]}"
-                                              for i, r in enumerate(e.refs)))  # fmt: skip
+        st.caption(
+            "References: " + " ".join(f"[{i + 1}] {glossary.REFS[r]}" for i, r in enumerate(e.refs))
+        )
 
 
 topic = st.query_params.get(TOPIC_PARAM)

@@ -270,9 +270,13 @@ with tabs[6]:
                 key="love",
             )
             shown = bal.balance.rename(
-                columns={"mean_a": "intensive", "mean_b": "weekly", "smd_raw": "SMD before",
-                         "smd_weighted": "SMD after"}
-            )[["covariate", "intensive", "weekly", "SMD before", "SMD after"]]  # fmt: skip
+                columns={
+                    "mean_a": "intensive",
+                    "mean_b": "weekly",
+                    "smd_raw": "SMD before",
+                    "smd_weighted": "SMD after",
+                }
+            )[["covariate", "intensive", "weekly", "SMD before", "SMD after"]]
             # weighting balances the model's covariates exactly; show 0, not −0.00
             shown["SMD after"] = shown["SMD after"].mask(shown["SMD after"].abs() < 5e-3, 0.0)
             st.dataframe(

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from analysis.day_model import day_model_table
 from analysis.figures import MATCHED_DAYS, MATCHED_TOL
-from analysis.growth_days import day_model_table
 from dashboard import access, charts, compute, results, state
 from dashboard import components as ui
 from data.access import may
@@ -41,9 +41,14 @@ if may(who.role, "patient_ids"):  # individual patients' lines: owners and clini
     c1, c2 = st.columns([1, 3])
     show_people = c1.toggle("Show individual patients", key="traj_people")
     n_people = c2.slider(
-        "How many (chosen at random)", 5, 200, 30, step=5, key="traj_n_people",
+        "How many (chosen at random)",
+        5,
+        200,
+        30,
+        step=5,
+        key="traj_n_people",
         disabled=not show_people,
-    )  # fmt: skip
+    )
     if show_people:
         people = results.individuals(ref, filters, key, n_people)
 mine = points.loc[(points["instrument"] == key).to_numpy()]

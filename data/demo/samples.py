@@ -28,8 +28,15 @@ from data.instruments import default_registry
 SAMPLES_DIR = Path(__file__).parents[1] / "samples"
 SAMPLES_SEED = 20240918
 FIRST_BASELINE_DATE = dt.date(2024, 1, 8)
-SAMPLE_FILES = ("demo_cohort.csv", "long_items.csv", "wide.csv", "wide_items.csv",
-                "with_dates.csv", "semicolon.csv", "export.xlsx")  # fmt: skip
+SAMPLE_FILES = (
+    "demo_cohort.csv",
+    "long_items.csv",
+    "wide.csv",
+    "wide_items.csv",
+    "with_dates.csv",
+    "semicolon.csv",
+    "export.xlsx",
+)
 #: Protocol and instrument spellings as other systems write them (all known aliases).
 RETREAT_STYLE = {"intensive": "Retreat", "weekly": "Standard weekly"}
 EUROPEAN_STYLE = {"intensive": "retreat", "weekly": "standard"}
@@ -180,8 +187,19 @@ def semicolon(frame: pd.DataFrame) -> pd.DataFrame:
 def write_xlsx(frame: pd.DataFrame, path: Path) -> Path:
     """XLSX with a 'Scores' sheet (long table) and a 'Notes' sheet; fixed document dates so the
     same cohort always gives the same bytes."""
-    cols = ["patient_id", "protocol", "instrument", "session", "day", "phase", "score", "site",
-            "clinician", "route", "treatment_resistant"]  # fmt: skip
+    cols = [
+        "patient_id",
+        "protocol",
+        "instrument",
+        "session",
+        "day",
+        "phase",
+        "score",
+        "site",
+        "clinician",
+        "route",
+        "treatment_resistant",
+    ]
     table = frame[cols].copy()
     table["protocol"] = table["protocol"].map(RETREAT_STYLE)
     table["treatment_resistant"] = table["treatment_resistant"].map({True: "yes", False: "no"})

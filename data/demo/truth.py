@@ -152,9 +152,16 @@ def _group_truth(o: pd.DataFrame, registry: Registry) -> dict[str, object]:
 
 def _item9_truth(o: pd.DataFrame, ins, starter: np.ndarray, paired: np.ndarray) -> dict:
     """SPEC section 6 suicidal-ideation quantities from the instrument's safety item."""
-    names = ("n_item9_baseline", "item9_baseline_pct", "n_item9_session1",
-             "item9_resolved_session1_pct", "n_item9_eot", "item9_resolved_eot_pct",
-             "n_item9_zero", "item9_new_onset_pct")  # fmt: skip
+    names = (
+        "n_item9_baseline",
+        "item9_baseline_pct",
+        "n_item9_session1",
+        "item9_resolved_session1_pct",
+        "n_item9_eot",
+        "item9_resolved_eot_pct",
+        "n_item9_zero",
+        "item9_new_onset_pct",
+    )
     if ins.safety_item is None or o["baseline_item9"].isna().all():
         return dict.fromkeys(names, math.nan)
     b9 = o["baseline_item9"].to_numpy(float)
@@ -167,8 +174,16 @@ def _item9_truth(o: pd.DataFrame, ins, starter: np.ndarray, paired: np.ndarray) 
         res_s1 = o["session1_item9"].to_numpy(float) == 0
         res_eot = o["eot_item9"].to_numpy(float) == 0
         onset = o["treatment_item9_max"].to_numpy(float) >= 1
-    values = (int(known.sum()), _pct(positive, known), int(at_s1.sum()), _pct(res_s1, at_s1),
-              int(at_eot.sum()), _pct(res_eot, at_eot), int(zero.sum()), _pct(onset, zero))  # fmt: skip
+    values = (
+        int(known.sum()),
+        _pct(positive, known),
+        int(at_s1.sum()),
+        _pct(res_s1, at_s1),
+        int(at_eot.sum()),
+        _pct(res_eot, at_eot),
+        int(zero.sum()),
+        _pct(onset, zero),
+    )
     return dict(zip(names, values, strict=True))
 
 
@@ -229,12 +244,26 @@ def load_truth(path: str | Path = TRUTH_FILE) -> tuple[dict, pd.DataFrame]:
     return doc, table
 
 
-HEADLINE_COLUMNS = ("n_paired", "paired_pct", "baseline_mean", "mean_change", "g_av",
-                    "reliable_improvement_pct", "response_pct", "remission_pct",
-                    "reliable_improvement_all_starters_pct")  # fmt: skip
-CLAIM_COLUMNS = ("rapid_onset_pct", "session1_reliable_deterioration_pct",
-                 "sustained_response_90_pct", "item9_baseline_pct", "item9_resolved_session1_pct",
-                 "item9_resolved_eot_pct", "item9_new_onset_pct")  # fmt: skip
+HEADLINE_COLUMNS = (
+    "n_paired",
+    "paired_pct",
+    "baseline_mean",
+    "mean_change",
+    "g_av",
+    "reliable_improvement_pct",
+    "response_pct",
+    "remission_pct",
+    "reliable_improvement_all_starters_pct",
+)
+CLAIM_COLUMNS = (
+    "rapid_onset_pct",
+    "session1_reliable_deterioration_pct",
+    "sustained_response_90_pct",
+    "item9_baseline_pct",
+    "item9_resolved_session1_pct",
+    "item9_resolved_eot_pct",
+    "item9_new_onset_pct",
+)
 
 
 def truth_markdown(table: pd.DataFrame, columns: tuple[str, ...] = HEADLINE_COLUMNS) -> str:
@@ -242,8 +271,10 @@ def truth_markdown(table: pd.DataFrame, columns: tuple[str, ...] = HEADLINE_COLU
     head = "| protocol | instrument | " + " | ".join(columns) + " |"
     lines = [head, "|" + "---|" * (len(columns) + 2)]
     for _, r in table.iterrows():
-        cells = ["" if pd.isna(r[c]) else f"{r[c]:.0f}" if c.startswith("n_") else f"{r[c]:.2f}"
-                 for c in columns]  # fmt: skip
+        cells = [
+            "" if pd.isna(r[c]) else f"{r[c]:.0f}" if c.startswith("n_") else f"{r[c]:.2f}"
+            for c in columns
+        ]
         lines.append(f"| {r['protocol']} | {r['instrument']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -91,9 +91,13 @@ def events(conn: Connection, limit: int | None = None) -> pd.DataFrame:
     at (UTC), actor (NA when not recorded), action (commit, duplicate-content, nothing-new,
     undo, download), upload_id, what (the file or the download's name), detail (in words)."""
     log = select(
-        audit_log.c.id, audit_log.c.at, audit_log.c.actor, audit_log.c.action,
-        audit_log.c.upload_id, audit_log.c.detail,
-    ).where(audit_log.c.action.in_(EVENT_ACTIONS))  # fmt: skip
+        audit_log.c.id,
+        audit_log.c.at,
+        audit_log.c.actor,
+        audit_log.c.action,
+        audit_log.c.upload_id,
+        audit_log.c.detail,
+    ).where(audit_log.c.action.in_(EVENT_ACTIONS))
     dl = select(download_log)
     if limit is not None:
         log = log.order_by(audit_log.c.id.desc()).limit(int(limit))

@@ -42,14 +42,15 @@ def v7_create(conn: Connection) -> None:
     """Migration 7 (frozen here): the ``frozen_settings`` table."""
     md = MetaData()
     Table(
-        "frozen_settings", md,
+        "frozen_settings",
+        md,
         Column("id", Integer, primary_key=True, autoincrement=True),
         Column("frozen_at", Text, nullable=False),
         Column("actor", Text, nullable=False),
         Column("settings", Text, nullable=False),
         Column("sha256", String(64), nullable=False),
         Column("n_scores", Integer, nullable=False),
-    ).create(conn, checkfirst=True)  # fmt: skip
+    ).create(conn, checkfirst=True)
 
 
 def sha256_text(text: str) -> str:
@@ -96,10 +97,12 @@ def freeze(engine: Engine, settings: str, actor: str | None) -> FrozenRecord:
         ).inserted_primary_key[0]
         conn.execute(
             insert(audit_log).values(
-                at=at, action="freeze-settings", actor=who,
+                at=at,
+                action="freeze-settings",
+                actor=who,
                 detail=json.dumps({"sha256": digest, "n_scores": int(n or 0)}),
             )
-        )  # fmt: skip
+        )
     return FrozenRecord(int(new_id), at, who, settings, digest, int(n or 0))
 
 

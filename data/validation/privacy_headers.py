@@ -39,27 +39,33 @@ INSURANCE = "insurance numbers"
 ID_DOCUMENTS = "passport or identity card numbers"
 
 
-def _words(kind: str, *words: str) -> dict[str, str]:
-    return dict.fromkeys(words, kind)
+def _words(kind: str, words: str) -> dict[str, str]:
+    """{word: kind} for each word of the space-separated ``words``."""
+    return dict.fromkeys(words.split(), kind)
 
 
 #: Single words that make a header an identifier, with what the column would hold.
 _ID_WORDS: dict[str, str] = {
-    **_words(NAMES, "surname", "surnames", "forename", "forenames", "fname", "lname",
-             "initials", "prenom", "prenoms", "apellido", "apellidos"),
-    **_words(EMAILS, "email", "emails", "courriel", "correo"),
-    **_words(PHONES, "phone", "phones", "telephone", "tel", "telf", "tlf", "mobile", "mobil",
-             "movil", "cell", "cellphone", "cellular", "celular", "handy", "portable", "fax"),
-    **_words(CONTACTS, "contact", "contacts", "kontakt", "kontakte", "contacto", "contactos"),
-    **_words(ADDRESSES, "street", "strasse", "calle", "anschrift", "direccion", "domicilio",
-             "wohnort"),
-    **_words(POSTCODES, "zip", "plz"),
-    **_words(BIRTH, "dob", "born", "bday", "geb", "geboren", "ddn", "naiss", "fnac"),
-    **_words(SSN, "ssn", "nss", "nir", "svnr", "dni", "nif", "curp"),
-    **_words(RECORDS, "mrn", "nhc"),
-    **_words(NHS, "nhsnumber", "nhsno"),
-    **_words(ID_DOCUMENTS, "passport", "passeport", "pasaporte", "reisepass"),
-}  # fmt: skip
+    **_words(
+        NAMES,
+        "surname surnames forename forenames fname lname initials prenom prenoms apellido "
+        "apellidos",
+    ),
+    **_words(EMAILS, "email emails courriel correo"),
+    **_words(
+        PHONES,
+        "phone phones telephone tel telf tlf mobile mobil movil cell cellphone cellular celular "
+        "handy portable fax",
+    ),
+    **_words(CONTACTS, "contact contacts kontakt kontakte contacto contactos"),
+    **_words(ADDRESSES, "street strasse calle anschrift direccion domicilio wohnort"),
+    **_words(POSTCODES, "zip plz"),
+    **_words(BIRTH, "dob born bday geb geboren ddn naiss fnac"),
+    **_words(SSN, "ssn nss nir svnr dni nif curp"),
+    **_words(RECORDS, "mrn nhc"),
+    **_words(NHS, "nhsnumber nhsno"),
+    **_words(ID_DOCUMENTS, "passport passeport pasaporte reisepass"),
+}
 
 #: Parts of words that make any word containing them an identifier ("Telefonnummer").
 _ID_STEMS: tuple[tuple[str, str], ...] = (
@@ -160,31 +166,17 @@ _NAME_ENDINGS = ("names", "namen", "name")
 
 #: Things that have names (a header naming one of them is not about a person), in English,
 #: German, French and Spanish; compared after a plural "s"/"es"/"en"/"n" is taken off.
-_THINGS = frozenset([
-    "instrument", "measure", "scale", "questionnaire", "form", "survey", "assessment", "test",
-    "site", "clinic", "location", "office", "protocol", "program", "programme", "track", "arm",
-    "pathway", "route", "drug", "medication", "file", "sheet", "study", "practice",
-    "organisation", "organization", "org", "group", "cohort", "item", "variable", "field",
-    "column", "facility", "center", "centre", "product", "treatment", "device", "team",
-    "sample", "visit", "session", "instrumento", "escala", "echelle", "skala", "skalen",
-    "protocole", "protocolo", "protokoll", "sitio", "centro", "clinique", "clinica", "klinik",
-    "praxis", "programa", "programm", "fichier", "archivo", "datei", "hoja", "feuille", "blatt",
-    "estudio", "etude", "studie", "grupo", "groupe", "gruppe", "equipo", "equipe",
-    "tratamiento", "traitement", "behandlung", "medicamento", "medicament", "medikament",
-    "cuestionario", "fragebogen", "formulario", "formulaire", "formular", "encuesta", "enquete",
-    "umfrage", "variable", "campo", "champ", "feld", "columna", "colonne", "spalte", "standort",
-    "lugar", "lieu", "sede", "ubicacion", "einrichtung", "etablissement", "establecimiento"
-])  # fmt: skip
+_THINGS = frozenset(
+    ["instrument", "measure", "scale", "questionnaire", "form", "survey", "assessment", "test", "site", "clinic", "location", "office", "protocol", "program", "programme", "track", "arm", "pathway", "route", "drug", "medication", "file", "sheet", "study", "practice", "organisation", "organization", "org", "group", "cohort", "item", "variable", "field", "column", "facility", "center", "centre", "product", "treatment", "device", "team", "sample", "visit", "session", "instrumento", "escala", "echelle", "skala", "skalen", "protocole", "protocolo", "protokoll", "sitio", "centro", "clinique", "clinica", "klinik", "praxis", "programa", "programm", "fichier", "archivo", "datei", "hoja", "feuille", "blatt", "estudio", "etude", "studie", "grupo", "groupe", "gruppe", "equipo", "equipe", "tratamiento", "traitement", "behandlung", "medicamento", "medicament", "medikament", "cuestionario", "fragebogen", "formulario", "formulaire", "formular", "encuesta", "enquete", "umfrage", "variable", "campo", "champ", "feld", "columna", "colonne", "spalte", "standort", "lugar", "lieu", "sede", "ubicacion", "einrichtung", "etablissement", "establecimiento"]
+)
 #: Words that may stand between "name" and the thing it names ("Nom du site").
-_CONNECTIVES = frozenset([
-    "of", "the", "de", "du", "del", "des", "d", "la", "le", "l", "der", "die", "das", "dem",
-    "el", "los", "las"
-])  # fmt: skip
+_CONNECTIVES = frozenset(
+    ["of", "the", "de", "du", "del", "des", "d", "la", "le", "l", "der", "die", "das", "dem", "el", "los", "las"]
+)
 #: What the French "nombre" (number) counts: "Nombre de séances" is not a name.
-_COUNTED = frozenset([
-    "seance", "session", "jour", "visite", "item", "question", "dose", "point", "patient",
-    "reponse", "semaine", "mois", "essai", "evaluation", "questionnaire", "score"
-])  # fmt: skip
+_COUNTED = frozenset(
+    ["seance", "session", "jour", "visite", "item", "question", "dose", "point", "patient", "reponse", "semaine", "mois", "essai", "evaluation", "questionnaire", "score"]
+)
 #: Parts of a person's name; a header made only of these ("First", "Last, First") is a name.
 _NAME_PARTS = frozenset(["first", "last", "middle", "given", "family", "maiden", "initial"])
 _NAME_PART_LEADS = frozenset(["first", "last", "middle", "given"])

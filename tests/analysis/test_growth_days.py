@@ -11,14 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.day_model import DAY_TABLE_COLUMNS, EOT, day_model_table
 from analysis.growth import fit_growth
-from analysis.growth_days import (
-    DAY_TABLE_COLUMNS,
-    EOT,
-    day_model_table,
-    fit_day_model,
-    fit_day_models,
-)
+from analysis.growth_days import fit_day_model, fit_day_models
 from analysis.lmm import fit_random_slope
 from analysis.timeshape import SHAPES, make_shape
 from data.errors import AnalysisError
