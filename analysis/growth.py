@@ -156,6 +156,33 @@ class Encoded:
     time: np.ndarray  # the session number or the day, as asked
     score: np.ndarray
 
+    def code_of(self, instrument: str) -> int:
+        """The code of ``instrument``; AnalysisError when the table has none of it."""
+        if instrument not in self.instruments:
+            raise AnalysisError(
+                f"There are no {instrument} assessments; the table has "
+                f"{', '.join(sorted(self.instruments)) or 'no instruments'}."
+            )
+        return self.instruments.index(instrument)
+
+    def coverage(self, code: int) -> dict:
+        """What a model of instrument ``code`` would have used: its protocols, patients and
+        assessments (the facts a result that could not be fitted still reports)."""
+        rows = self.usable & (self.instrument == code) & (self.protocol >= 0)
+        present = np.unique(self.protocol[rows])
+        return {
+            "protocols": tuple(sorted(self.protocols[k] for k in present)),
+            "n_patients": int(np.unique(self.patient[rows]).size),
+            "n_obs": int(np.count_nonzero(rows)),
+        }
+
+
+def protocols_at_one_value(values: np.ndarray, proto: np.ndarray, labels: list[str]) -> list[str]:
+    """The protocols whose rows all share one value of ``values`` (one session, one day): a
+    model cannot estimate their change over it."""
+    spread = pd.Series(values).groupby(proto).agg(["min", "max"])
+    return [labels[k] for k in spread.index[spread["min"] == spread["max"]]]
+
 
 def encode(tidy: pd.DataFrame, time: str = "session", model: str = "growth model") -> Encoded:
     """Factorise the text columns once; flag the rows a model over ``time`` ("session" or
@@ -254,8 +281,7 @@ def _check_sessions(
             f"numbers; all of them are at session {int(session[0])}. It can be fitted once "
             "treatment-phase assessments are recorded."
         )
-    spread = pd.Series(session).groupby(proto).agg(["min", "max"])
-    thin = [labels[k] for k in spread.index[spread["min"] == spread["max"]]]
+    thin = protocols_at_one_value(session, proto, labels)
     if thin:
         raise AnalysisError(
             f"The {instrument} growth model cannot estimate the change per session for protocol "
@@ -272,12 +298,7 @@ def fit_growth(tidy: pd.DataFrame, instrument: str) -> GrowthResult:
     patients (lme4's identifiability check).
     """
     enc = encode(tidy)
-    if instrument not in enc.instruments:
-        raise AnalysisError(
-            f"There are no {instrument} assessments; the table has "
-            f"{', '.join(sorted(enc.instruments)) or 'no instruments'}."
-        )
-    return _fit_one(enc, enc.instruments.index(instrument))
+    return _fit_one(enc, enc.code_of(instrument))
 
 
 def fit_growth_models(tidy: pd.DataFrame) -> list[GrowthResult]:
@@ -293,8 +314,6 @@ def fit_growth_models(tidy: pd.DataFrame) -> list[GrowthResult]:
         try:
             results.append(_fit_one(enc, code))
         except AnalysisError as err:
-            rows = enc.usable & (enc.instrument == code) & (enc.protocol >= 0)
-            present = np.unique(enc.protocol[rows])
             results.append(
                 GrowthResult(
                     instrument=instrument,
@@ -303,10 +322,8 @@ def fit_growth_models(tidy: pd.DataFrame) -> list[GrowthResult]:
                     singular=False,
                     fixed_effects=(),
                     reference_protocol=None,
-                    protocols=tuple(sorted(enc.protocols[k] for k in present)),
-                    n_patients=int(np.unique(enc.patient[rows]).size),
-                    n_obs=int(np.count_nonzero(rows)),
                     message=str(err),
+                    **enc.coverage(code),
                 )
             )
     return results

@@ -27,7 +27,13 @@ from analysis.day_model import (
     design_matrix,
     with_contrasts,
 )
-from analysis.growth import Encoded, FixedEffect, encode, reference_protocol
+from analysis.growth import (
+    Encoded,
+    FixedEffect,
+    encode,
+    protocols_at_one_value,
+    reference_protocol,
+)
 from analysis.lmm import LmmFit, fit_random_slope
 from analysis.timeshape import SHAPES, TimeShape, make_shape
 from data.errors import AnalysisError, ReliefCheckError
@@ -133,8 +139,7 @@ def _check_days(instrument: str, day: np.ndarray, proto: np.ndarray, labels: lis
             f"baseline; all of them are on day {day[0]:g}. It can be fitted once treatment-phase "
             "assessments with a day (or date) are recorded."
         )
-    spread = pd.Series(day).groupby(proto).agg(["min", "max"])
-    thin = [labels[k] for k in spread.index[spread["min"] == spread["max"]]]
+    thin = protocols_at_one_value(day, proto, labels)
     if thin:
         raise AnalysisError(
             f"The {instrument} day model cannot estimate the course over time for protocol "
@@ -232,14 +237,7 @@ def fit_day_model(
     or within a protocol), too few assessments per patient, or no shape that fits.
     """
     enc = encode(tidy, "day", "day model")
-    if instrument not in enc.instruments:
-        raise AnalysisError(
-            f"There are no {instrument} assessments; the table has "
-            f"{', '.join(sorted(enc.instruments)) or 'no instruments'}."
-        )
-    return _fit_one(
-        enc, enc.instruments.index(instrument), registry or default_registry(), tuple(shapes)
-    )
+    return _fit_one(enc, enc.code_of(instrument), registry or default_registry(), tuple(shapes))
 
 
 def fit_day_models(
@@ -258,8 +256,6 @@ def fit_day_models(
         try:
             results.append(_fit_one(enc, code, registry, tuple(shapes)))
         except AnalysisError as err:
-            rows = enc.usable & (enc.instrument == code) & (enc.protocol >= 0)
-            present = np.unique(enc.protocol[rows])
             results.append(
                 DayModelResult(
                     instrument=instrument,
@@ -270,10 +266,8 @@ def fit_day_models(
                     shape_aic={},
                     shape_notes={},
                     reference_protocol=None,
-                    protocols=tuple(sorted(enc.protocols[k] for k in present)),
-                    n_patients=int(np.unique(enc.patient[rows]).size),
-                    n_obs=int(np.count_nonzero(rows)),
                     message=str(err),
+                    **enc.coverage(code),
                 )
             )
     return results

@@ -27,9 +27,10 @@ import pyarrow.compute as pc
 
 from data.errors import Problem, UnusableFileError
 from data.instruments import Registry
+from data.readers import xlsx_slow
 from data.readers.headers import Grid, classify_header, display_headers, parse_target
 from data.readers.xlsx_archive import FIX_RESAVE, Archive, damaged, open_archive, unusable
-from data.readers.xlsx_scan import scan_sheet
+from data.readers.xlsx_scan import SheetScan, fast_scan
 from data.readers.xlsx_shared import shared_sizes
 
 HEADER_SEARCH_ROWS = 10
@@ -116,6 +117,15 @@ def _header_index(
 def _first_filled(rows: _Rows) -> int:
     top = rows[:HEADER_SEARCH_ROWS]
     return next((i for i, r in enumerate(top) if any(cell_text(v) for v in r)), 0)
+
+
+def scan_sheet(archive: Archive, part: str, sheet: str, shared: np.ndarray) -> SheetScan:
+    """Scan one sheet's XML part before it is read (UnusableFileError past a limit): the fast
+    scan (``data.readers.xlsx_scan``), else the XML parser (``data.readers.xlsx_slow``)."""
+    scan = fast_scan(archive, part, sheet, shared)
+    if scan is not None:
+        return scan
+    return xlsx_slow.slow_sheet(archive, archive.info(part), sheet, shared)
 
 
 class _Book:

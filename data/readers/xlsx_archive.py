@@ -275,3 +275,21 @@ def _find_sheets(archive: Archive) -> None:
         path, worksheet = targets.get(rid, ("", False))
         if worksheet:
             archive.sheet_parts[name] = path
+
+
+def cell_showing(archive: Archive, index: int) -> tuple[str | None, str | None]:
+    """(sheet, cell) of the first cell showing shared text number ``index``, if any."""
+    pattern = re.compile(
+        rb'<c r="([A-Z]{1,3}[0-9]{1,7})"[^>]*? t="s"[^>]*><v>' + str(index).encode() + b"</v>"
+    )
+    for sheet, part in archive.sheet_parts.items():
+        info = archive.info(part)
+        if info is None:
+            continue
+        tail = b""
+        for chunk in part_chunks(archive.data, info):
+            m = pattern.search(tail + chunk)
+            if m:
+                return sheet, m.group(1).decode()
+            tail = chunk[-512:]
+    return None, None

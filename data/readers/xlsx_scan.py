@@ -3,7 +3,7 @@ its error cells (docs/validation.md, "Limits").
 
 The parser (python-calamine) holds the whole rectangle from A1 to a sheet's last cell in
 memory, and copies a shared text into every cell that points to it. So before a sheet is
-parsed, ``scan_sheet`` reads its XML once, a few megabytes at a time, and refuses it when it
+parsed, ``fast_scan`` reads its XML once, a few megabytes at a time, and refuses it when it
 reaches past ``MAX_COLUMNS`` columns or ``MAX_SHEET_CELLS`` cells, when a cell holds more than
 ``MAX_CELL_CHARS`` characters, or when its text (a shared text counted in every cell that
 points to it) passes ``MAX_SHEET_TEXT_BYTES``. The ``<dimension>`` a sheet states for itself is
@@ -345,12 +345,11 @@ def _unprefixed(chunks: Iterator[bytes]) -> Iterator[bytes]:
     yield _ELEMENT_PREFIX.sub(rb"<\1", tail)
 
 
-def scan_sheet(archive: Archive, part: str, sheet: str, shared: np.ndarray) -> SheetScan:
-    """Scan one sheet's XML part (UnusableFileError past a limit; see the module text).
-
-    Tried in turn: the array scan; the array scan with element prefixes taken off; the XML
-    parser (data.readers.xlsx_slow), each from the start of the part.
-    """
+def fast_scan(archive: Archive, part: str, sheet: str, shared: np.ndarray) -> SheetScan | None:
+    """Scan one sheet's XML part without an XML parser (UnusableFileError past a limit; see the
+    module text): the array scan, then the array scan with element prefixes taken off, each from
+    the start of the part. None when the part is written in a way neither reads; then the XML
+    parser reads it (``data.readers.xlsx.scan_sheet``)."""
     info = archive.info(part)
     if info is None:
         raise damaged(f"sheet '{sheet}' is missing")
@@ -361,6 +360,4 @@ def scan_sheet(archive: Archive, part: str, sheet: str, shared: np.ndarray) -> S
             return fast.scan
         except Unusual:
             continue
-    from data.readers.xlsx_slow import slow_sheet
-
-    return slow_sheet(archive, info, sheet, shared)
+    return None

@@ -6,12 +6,10 @@ number, their size and each one's length are checked first (docs/validation.md, 
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from data.limits import MAX_SHEET_CELLS, MAX_SHEET_TEXT_BYTES
-from data.readers.xlsx_archive import FIX_SMALLER, Archive, part_chunks, unusable
+from data.readers.xlsx_archive import FIX_SMALLER, Archive, cell_showing, part_chunks, unusable
 from data.readers.xlsx_scan import (
     NAME_END,
     PAD,
@@ -81,21 +79,3 @@ def shared_sizes(archive: Archive) -> np.ndarray:
 
         return slow_shared(archive, info)
     return np.concatenate(sizes) if sizes else np.zeros(0, dtype=np.int64)
-
-
-def cell_showing(archive: Archive, index: int) -> tuple[str | None, str | None]:
-    """(sheet, cell) of the first cell showing shared text number ``index``, if any."""
-    pattern = re.compile(
-        rb'<c r="([A-Z]{1,3}[0-9]{1,7})"[^>]*? t="s"[^>]*><v>' + str(index).encode() + b"</v>"
-    )
-    for sheet, part in archive.sheet_parts.items():
-        info = archive.info(part)
-        if info is None:
-            continue
-        tail = b""
-        for chunk in part_chunks(archive.data, info):
-            m = pattern.search(tail + chunk)
-            if m:
-                return sheet, m.group(1).decode()
-            tail = chunk[-512:]
-    return None, None

@@ -16,9 +16,15 @@ import numpy as np
 
 from data.limits import MAX_CELL_CHARS, MAX_SHEET_CELLS
 from data.readers.headers import column_letter
-from data.readers.xlsx_archive import FIX_SMALLER, Archive, damaged, part_chunks, unusable
+from data.readers.xlsx_archive import (
+    FIX_SMALLER,
+    Archive,
+    cell_showing,
+    damaged,
+    part_chunks,
+    unusable,
+)
 from data.readers.xlsx_scan import SheetScan, long_run, no_doctype, too_long
-from data.readers.xlsx_shared import cell_showing
 
 _REF = re.compile(r"\$?([A-Z]{1,3})\$?([0-9]{1,7})$")
 _TEXT = ("s", "str", "inlineStr")
@@ -123,7 +129,7 @@ class _Sheet:
 def slow_sheet(
     archive: Archive, info: zipfile.ZipInfo, sheet: str, shared: np.ndarray
 ) -> SheetScan:
-    """``data.readers.xlsx_scan.scan_sheet`` done by an XML parser."""
+    """``data.readers.xlsx_scan.fast_scan`` done by an XML parser."""
     handlers = _Sheet(sheet, shared)
     parser = pyexpat.ParserCreate()
     parser.StartElementHandler = handlers.start

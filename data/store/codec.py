@@ -33,6 +33,24 @@ _ITEM_LIMIT = 2**15 - 1
 MAX_DAY_MS = 2**50
 
 
+#: Dtypes of an assessment row in stored form: its upload, key, label set, score, packed items.
+STORED_ROW_DTYPES = {
+    "upload_id": np.int64,
+    "patient_id": object,
+    "instrument_id": np.int64,
+    "session_key": np.int64,
+    "day_ms": np.int64,
+    "label_id": np.int64,
+    "score": np.float64,
+    "items": object,
+}
+
+
+def empty_stored_rows(**first: type) -> pd.DataFrame:
+    """No rows, with the stored-form columns (after the columns ``first`` names, dtype each)."""
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (first | STORED_ROW_DTYPES).items()})
+
+
 def day_to_ms(day: pd.Series) -> np.ndarray:
     """Day offsets (float days) as whole milliseconds; NO_DAY where the day is unknown."""
     d = day.to_numpy(dtype="float64", na_value=np.nan)

@@ -95,7 +95,7 @@ def unpack(kept: pd.DataFrame) -> pd.DataFrame:
     per kept assessment with ``upload_id`` and ROW_COLUMNS, in the order of ``kept`` and, within
     each, in the file's order. Items come back packed as the commit packed them."""
     if kept.empty:
-        return _empty()
+        return codec.empty_stored_rows()
     n = kept["n_rows"].to_numpy(dtype=np.int64)
     blobs = kept["packed"].tolist()
     sizes = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
@@ -136,18 +136,3 @@ def _repack_items(items: np.ndarray) -> np.ndarray:
         block = np.ascontiguousarray(items[answered].astype("<i2"))
         out[answered] = block.view(np.dtype((np.void, block.shape[1] * 2))).ravel().tolist()
     return out
-
-
-def _empty() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "upload_id": pd.Series(dtype=np.int64),
-            "patient_id": pd.Series(dtype=object),
-            "instrument_id": pd.Series(dtype=np.int64),
-            "session_key": pd.Series(dtype=np.int64),
-            "day_ms": pd.Series(dtype=np.int64),
-            "label_id": pd.Series(dtype=np.int64),
-            "score": pd.Series(dtype=np.float64),
-            "items": pd.Series(dtype=object),
-        }
-    )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from data.store import anchors
+from data.store import anchors, codec
 from data.store.classify import classify
 from data.store.tables import NO_DAY
 from data.store.writes import ROW_COLUMNS
@@ -39,20 +39,7 @@ class Replayed:
 
 
 def _empty_rows() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "seq": pd.Series(dtype=np.int64),
-            "upload_id": pd.Series(dtype=np.int64),
-            "replaced_by": pd.Series(dtype=np.int64),
-            "patient_id": pd.Series(dtype=object),
-            "instrument_id": pd.Series(dtype=np.int64),
-            "session_key": pd.Series(dtype=np.int64),
-            "day_ms": pd.Series(dtype=np.int64),
-            "label_id": pd.Series(dtype=np.int64),
-            "score": pd.Series(dtype=np.float64),
-            "items": pd.Series(dtype=object),
-        }
-    )
+    return codec.empty_stored_rows(seq=np.int64, upload_id=np.int64, replaced_by=np.int64)
 
 
 def _empty_anchors() -> pd.DataFrame:

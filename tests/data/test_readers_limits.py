@@ -25,8 +25,9 @@ from data import limits
 from data.errors import UnusableFileError
 from data.instruments import default_registry
 from data.readers.export import read_export
+from data.readers.xlsx import scan_sheet
 from data.readers.xlsx_archive import open_archive, part_chunks
-from data.readers.xlsx_scan import FastSheet, in_pieces, scan_sheet
+from data.readers.xlsx_scan import FastSheet, in_pieces
 from data.readers.xlsx_shared import shared_sizes
 from data.readers.xlsx_slow import slow_sheet
 from tests.data import hostile_files as H
