@@ -228,7 +228,9 @@ def fit_propensity(frame: pd.DataFrame, covariates: list[str] | None = None) -> 
     eta = design @ np.asarray(fit.params)
     if not fit.converged or np.abs(eta).max() > _LINEAR_PREDICTOR_LIMIT:
         raise AnalysisError(message)
-    return PropensityModel(1.0 / (1.0 + np.exp(-eta)), tuple(kept), tuple(dropped))
+    return PropensityModel(
+        score=1.0 / (1.0 + np.exp(-eta)), covariates=tuple(kept), dropped=tuple(dropped)
+    )
 
 
 def overlap_weights(treat: np.ndarray, score: np.ndarray) -> np.ndarray:
@@ -304,7 +306,11 @@ def adjusted_difference(
     q = float(stats.t.ppf((1.0 + ci_level) / 2.0, fit.df_resid))
     est = float(fit.params[1])
     return AdjustedDifference(
-        est, se, (est - q * se, est + q * se), float(fit.pvalues[1]), float(fit.df_resid)
+        estimate=est,
+        se=se,
+        ci=(est - q * se, est + q * se),
+        p=float(fit.pvalues[1]),
+        df=float(fit.df_resid),
     )
 
 
@@ -440,11 +446,11 @@ def protocol_balance(
     e_value, e_value_ci = evalues_mean_difference(adj.estimate, adj.ci, sd_change)
     separated = [c for c, why in model.dropped if why == SEPARATED]
     return BalanceResult(
-        instrument,
-        a,
-        b,
-        n_a,
-        n_b,
+        instrument=instrument,
+        a=a,
+        b=b,
+        n_a=n_a,
+        n_b=n_b,
         covariates=tuple(covariate_columns(frame)),
         model_covariates=model.covariates,
         dropped=model.dropped,

@@ -90,7 +90,14 @@ class BootstrapInterval:
 
 
 def _nan_interval(n_used: int = 0, n_dropped: int = 0) -> BootstrapInterval:
-    return BootstrapInterval(np.nan, np.nan, n_used, n_dropped, np.nan, np.nan)
+    return BootstrapInterval(
+        lo=np.nan,
+        hi=np.nan,
+        n_used=n_used,
+        n_dropped=n_dropped,
+        bias_correction=np.nan,
+        acceleration=np.nan,
+    )
 
 
 def chunk_rows(n: int, memory_budget: int = MEMORY_BUDGET_BYTES, index_bytes: int = 8) -> int:
@@ -334,4 +341,6 @@ def paired_bca(
     n_dropped = int(n_boot - kept.size)
     jack = statistic(*jackknife_moments(baseline, eot), n - 1)
     lo, hi, z0, a = bca_interval(estimate, kept, jack, ci_level)
-    return BootstrapInterval(lo, hi, int(kept.size), n_dropped, z0, a)
+    return BootstrapInterval(
+        lo=lo, hi=hi, n_used=int(kept.size), n_dropped=n_dropped, bias_correction=z0, acceleration=a
+    )

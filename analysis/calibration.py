@@ -300,4 +300,4 @@ def calibrate(
         rows.append(_row(sc, results, int(n_sim)))
     say(1.0, "Done")
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    return CalibrationResult(frame, int(n_sim), int(seed), cfg)
+    return CalibrationResult(rows=frame, n_sim=int(n_sim), seed=int(seed), config=cfg)

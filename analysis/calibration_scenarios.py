@@ -128,7 +128,16 @@ def unavailable(claim: str, instrument: str | None, note: str, unit: str = "%") 
     """Both scenarios of a claim that is not simulated, with ``note`` saying why."""
     return [
         Scenario(
-            claim, instrument, kind, f"{kind}: not testable", None, unit, None, "", None, note=note
+            claim=claim,
+            instrument=instrument,
+            kind=kind,
+            label=f"{kind}: not testable",
+            truth=None,
+            unit=unit,
+            threshold=None,
+            truth_text="",
+            run=None,
+            note=note,
         )
         for kind in (FALSE, TRUE)
     ]
@@ -173,7 +182,7 @@ def large_scenarios(
         st.ins.key,
         cfg.large_share,
         lambda phi: float(each(phi).mean()) if sel.any() else 0.0,
-        lambda phi: share_runner(st, Truth(phi, _flat(st, c.tau)), registry, fn),
+        lambda phi: share_runner(st, Truth(phi=phi, tau=_flat(st, c.tau)), registry, fn),
         -1.0,
         1.0,
         lambda s: f"{s:.0%} of {who} reliably improved on {st.ins.key} by their last score",
@@ -208,7 +217,7 @@ def rapid_scenarios(st: Structure, cfg: ClaimsConfig, registry: Registry) -> lis
         st.ins.key,
         cfg.rapid_share,
         lambda phi: float(each(phi).mean()),
-        lambda phi: share_runner(st, Truth(phi, _flat(st, RAPID_TAU)), registry, fn),
+        lambda phi: share_runner(st, Truth(phi=phi, tau=_flat(st, RAPID_TAU)), registry, fn),
         -1.0,
         1.0,
         lambda s: (
@@ -244,7 +253,9 @@ def lasting_scenarios(st: Structure, cfg: ClaimsConfig, registry: Registry) -> l
         st.ins.key,
         cfg.lasting_share,
         ratio,
-        lambda r: share_runner(st, Truth(c.phi, _flat(st, c.tau), r), registry, fn),
+        lambda r: share_runner(
+            st, Truth(phi=c.phi, tau=_flat(st, c.tau), retention=r), registry, fn
+        ),
         0.0,
         3.0,
         lambda s: (
@@ -318,7 +329,7 @@ def faster_scenarios(st: Structure, cfg: ClaimsConfig, registry: Registry) -> li
             f"{c.tau:.0f} days, {c.phi:.0%} of the baseline gone in the end): intensive ahead "
             "by 0 points at every day"
         ),
-        run=faster_runner(st, Truth(c.phi, _flat(st, c.tau)), registry, cfg),
+        run=faster_runner(st, Truth(phi=c.phi, tau=_flat(st, c.tau)), registry, cfg),
     )
     if got <= 0.05 * target:
         alt = Scenario(
@@ -346,7 +357,7 @@ def faster_scenarios(st: Structure, cfg: ClaimsConfig, registry: Registry) -> li
             f"Intensive ahead by {got:.1f} points at day {day:g} (time constants "
             f"{c.tau / k:.1f} days intensive, {c.tau * k:.0f} days weekly)"
         ),
-        run=faster_runner(st, Truth(c.phi, taus(k)), registry, cfg),
+        run=faster_runner(st, Truth(phi=c.phi, tau=taus(k)), registry, cfg),
         note=""
         if reached
         else f"Wanted {target:.1f} points; this practice's improvement allows {got:.1f}.",

@@ -155,19 +155,19 @@ def build_structure(
     )
     sem = _sem(ins, out, x_base)
     st = Structure(
-        ins,
-        frame,
-        out,
-        dict(planned),
-        patient,
-        simulate,
-        kind,
-        t,
-        t_eot,
-        x_base,
-        sem,
-        integer,
-        Curve(14.0, 0.5, 0.25),
+        ins=ins,
+        frame=frame,
+        outcomes=out,
+        planned=dict(planned),
+        patient=patient,
+        simulate=simulate,
+        kind=kind,
+        t=t,
+        t_eot=t_eot,
+        x_base=x_base,
+        sem=sem,
+        integer=integer,
+        curve=Curve(tau=14.0, phi=0.5, spread=0.25),
     )
     return _with_curve(st)
 
@@ -223,7 +223,7 @@ def _with_curve(st: Structure) -> Structure:
         denom = np.nanmean(xe**2)
         spread = float(np.sqrt(max(extra, 0.0) / denom)) if denom > 0 else spread
     lo, hi = SPREAD_RANGE
-    return replace(st, curve=Curve(tau, ph, float(np.clip(spread, lo, hi))))
+    return replace(st, curve=Curve(tau=tau, phi=ph, spread=float(np.clip(spread, lo, hi))))
 
 
 @dataclass(frozen=True)

@@ -336,14 +336,24 @@ def matched_time_contrast(
         for d in (float(x) for x in days):
             ni, nw = near[d]
             if d not in tested:
-                out.append(DayContrast(d, False, ni, nw))
+                out.append(DayContrast(day=d, tested=False, n_intensive_near=ni, n_weekly_near=nw))
                 continue
             c = np.zeros(f.beta.size)
             c[1 + sh.n_columns] = 1.0
             c[2 + sh.n_columns] = np.log1p(d)
             est = -sign * float(c @ f.beta)
             se = float(np.sqrt(c @ f.cov @ c))
-            out.append(DayContrast(d, True, ni, nw, est, se, (est - z * se, est + z * se)))
+            out.append(
+                DayContrast(
+                    day=d,
+                    tested=True,
+                    n_intensive_near=ni,
+                    n_weekly_near=nw,
+                    estimate=est,
+                    se=se,
+                    ci=(est - z * se, est + z * se),
+                )
+            )
         return tuple(out)
 
     notes = [m for m in (fallback, fit.message, cal_fit.message) if m and m != "converged"]

@@ -143,7 +143,7 @@ def safety_report(
     require_columns(frame)
     key, col, reason = _source(frame, reg, instrument)
     if col is None:
-        return SafetyReport(False, reason, key, None)
+        return SafetyReport(available=False, reason=reason, instrument=key, item=None)
     a = Assessments.build(tidy)
     k = a.instruments.get_loc(key)
     mine = a.group_instrument[a.group] == k
@@ -177,10 +177,10 @@ def safety_report(
     )
     per.loc[latest < 0, "latest_phase"] = pd.NA
     return SafetyReport(
-        True,
-        "",
-        key,
-        col,
+        available=True,
+        reason="",
+        instrument=key,
+        item=col,
         patients=per,
         prevalence=_prevalence(a, item, answered, k, patients),
         resolution=_resolution(per),

@@ -134,7 +134,12 @@ def _demo_ref(note: str) -> DataRef:
 
     n = int(os.environ.get(DEMO_PATIENTS_ENV, DEFAULT_N_PATIENTS))
     return DataRef(
-        "demo", f"demo-{GENERATOR_VERSION}-{n}-{DEFAULT_SEED}", "", n, DEFAULT_SEED, note
+        source="demo",
+        version=f"demo-{GENERATOR_VERSION}-{n}-{DEFAULT_SEED}",
+        url="",
+        n_patients=n,
+        seed=DEFAULT_SEED,
+        note=note,
     )
 
 
@@ -149,7 +154,7 @@ def data_ref() -> DataRef:
             return _demo_ref("Nothing has been uploaded yet.")
     except ReliefCheckError as err:
         return _demo_ref(f"The outcome store could not be read: {err}")
-    return DataRef("store", version, url)
+    return DataRef(source="store", version=version, url=url)
 
 
 @st.cache_resource(show_spinner="Loading the assessments…", max_entries=4)

@@ -256,7 +256,27 @@ LABEL_COLUMNS = frozenset(["patient_id", "protocol", "site", "clinician", "route
 STRUCTURED_COLUMNS = frozenset(["session", "day", "score", "instrument", "treatment_resistant"])
 #: Header words of an unmapped column that holds dates or times (dates are allowed there).
 _DATE_HEADER_WORDS = frozenset(
-    ["date", "dates", "datum", "daten", "fecha", "fechas", "time", "times", "timestamp", "datetime", "heure", "hora", "zeit", "uhrzeit", "completed", "administered", "created", "updated", "modified"]
+    [
+        "date",
+        "dates",
+        "datum",
+        "daten",
+        "fecha",
+        "fechas",
+        "time",
+        "times",
+        "timestamp",
+        "datetime",
+        "heure",
+        "hora",
+        "zeit",
+        "uhrzeit",
+        "completed",
+        "administered",
+        "created",
+        "updated",
+        "modified",
+    ]
 )
 
 

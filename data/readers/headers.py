@@ -388,4 +388,11 @@ def _finish(
         else:
             out.append(t.column)
             origin[t.column] = name
-    return ColumnPlan(shape, tuple(out), tuple(targets), origin, tuple(notes), tuple(problems))
+    return ColumnPlan(
+        shape=shape,
+        names=tuple(out),
+        targets=tuple(targets),
+        origin=origin,
+        notes=tuple(notes),
+        problems=tuple(problems),
+    )

@@ -103,13 +103,27 @@ def freeze(engine: Engine, settings: str, actor: str | None) -> FrozenRecord:
                 detail=json.dumps({"sha256": digest, "n_scores": int(n or 0)}),
             )
         )
-    return FrozenRecord(int(new_id), at, who, settings, digest, int(n or 0))
+    return FrozenRecord(
+        id=int(new_id),
+        frozen_at=at,
+        actor=who,
+        settings=settings,
+        sha256=digest,
+        n_scores=int(n or 0),
+    )
 
 
 def records(conn: Connection) -> list[FrozenRecord]:
     """Every freeze, oldest first."""
     rows = conn.execute(select(frozen_settings).order_by(frozen_settings.c.id)).all()
     return [
-        FrozenRecord(int(r.id), r.frozen_at, r.actor, r.settings, r.sha256, int(r.n_scores))
+        FrozenRecord(
+            id=int(r.id),
+            frozen_at=r.frozen_at,
+            actor=r.actor,
+            settings=r.settings,
+            sha256=r.sha256,
+            n_scores=int(r.n_scores),
+        )
         for r in rows
     ]

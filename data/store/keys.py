@@ -168,7 +168,10 @@ class KeySource:
                 "the practice's backup, then try again."
             )
         return Keys(
-            found["id_key"][0], found["anchor_key"][0], found["id_key"][1], found["anchor_key"][1]
+            id_key=found["id_key"][0],
+            anchor_key=found["anchor_key"][0],
+            id_source=found["id_key"][1],
+            anchor_source=found["anchor_key"][1],
         )
 
 

@@ -67,7 +67,7 @@ class Findings:
             text = pd.Series(message(pos), dtype=TEXT).reset_index(drop=True)
         else:
             text = pd.Series([message] * len(pos), dtype=TEXT)
-        self.items.append(Finding(pos, column, text, fix))
+        self.items.append(Finding(positions=pos, column=column, messages=text, fix=fix))
         self._flagged[pos] = True
 
     @property
