@@ -34,7 +34,7 @@ from statsmodels.regression.linear_model import WLS
 
 from analysis.effects import BetweenEffects, between_effects
 from analysis.evalue import evalues_mean_difference
-from analysis.numbers import check_ci_level
+from analysis.numbers import check_ci_level, json_value
 from data.errors import AnalysisError
 
 MIN_PER_PROTOCOL = 10
@@ -53,16 +53,6 @@ ID_COLUMNS = ("patient_id", "protocol", "treat", "change")
 SEPARATED = "all its patients have one protocol (no overlap)"
 COLLINEAR = "determined by the other covariates (collinear)"
 _LINEAR_PREDICTOR_LIMIT = 25.0  # |logit| beyond this (e < 1.4e-11): the GLM ran off to ±∞
-
-
-def _json(value: object) -> object:
-    if isinstance(value, tuple | list):
-        return [_json(v) for v in value]
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def _indicators(values: pd.Series, prefix: str, notes: list[str]) -> dict[str, np.ndarray]:
@@ -403,10 +393,10 @@ class BalanceResult:
             if key == "weights":
                 continue
             if key == "balance":
-                value = [{k: _json(v) for k, v in r.items()} for r in value.to_dict("records")]
+                value = [{k: json_value(v) for k, v in r.items()} for r in value.to_dict("records")]
             elif key == "raw":
                 value = value.to_dict()
-            out[key] = _json(value)
+            out[key] = json_value(value)
         return out
 
 

@@ -37,7 +37,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from analysis.bootstrap import DEFAULT_N_BOOT, DEFAULT_SEED, paired_bca
-from analysis.numbers import check_ci_level, finite_or_none
+from analysis.numbers import check_ci_level, json_value
 from data.errors import AnalysisError
 
 HEADLINE = "g_av"
@@ -52,14 +52,6 @@ METHODS = {
     "welch": "Welch's t-test; mean difference with Welch 95% CI",
 }
 """Plain-words method for each figure, for table footnotes and the methods sheet."""
-
-
-def _json(value: object) -> object:
-    if isinstance(value, tuple):
-        return [finite_or_none(v) for v in value]
-    if isinstance(value, float):
-        return finite_or_none(value)
-    return value
 
 
 @dataclass(frozen=True)
@@ -86,7 +78,7 @@ class PairedEffects:
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready: CIs as [lo, hi], NaN as None."""
-        return {k: _json(v) for k, v in asdict(self).items()}
+        return {k: json_value(v) for k, v in asdict(self).items()}
 
 
 @dataclass(frozen=True)
@@ -110,7 +102,7 @@ class BetweenEffects:
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready: CIs as [lo, hi], NaN as None."""
-        return {k: _json(v) for k, v in asdict(self).items()}
+        return {k: json_value(v) for k, v in asdict(self).items()}
 
 
 def _as_float_array(values: object, what: str) -> np.ndarray:

@@ -1,9 +1,12 @@
 """Small helpers every analysis module shares: a figure as a finite float or None (for JSON and
-tables), and the check of a confidence level."""
+tables), any value as plain JSON, and the check of a confidence level."""
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
+import pandas as pd
 
 from data.errors import AnalysisError
 
@@ -16,6 +19,23 @@ def finite_or_none(x: object) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if math.isfinite(v) else None
+
+
+def json_value(value: object) -> object:
+    """``value`` as plain JSON: None and pandas' NA as None, numpy booleans and integers as
+    Python ones, floats through ``finite_or_none`` (NaN and infinities as None), tuples and
+    lists as lists of the same; anything else as it is."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return finite_or_none(value)
+    if isinstance(value, tuple | list):
+        return [json_value(v) for v in value]
+    return value
 
 
 def finite_interval(ci: tuple[float, float] | tuple[None, None]) -> list[float | None]:

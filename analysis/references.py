@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from analysis.claims.config import ClaimsConfig
+from analysis.numbers import json_value
 from analysis.reference_measures import FIGURE_COLUMNS, bool_flag, practice_figure
 from data.benchmarks import UNTREATED_PERCENT_CHANGE, Benchmark, Benchmarks
 
@@ -324,18 +324,6 @@ def regression_to_mean_caveat(
 # -- outputs -----------------------------------------------------------------------------------
 
 
-def _json(v: object) -> object:
-    if v is None or v is pd.NA:
-        return None
-    if isinstance(v, np.bool_ | bool):
-        return bool(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, float | np.floating):
-        return None if not math.isfinite(float(v)) else float(v)
-    return v
-
-
 def to_records(frame: pd.DataFrame) -> list[dict]:
     """``practice_references`` rows as JSON-ready dicts (NaN and <NA> as None)."""
-    return [{k: _json(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return [{k: json_value(v) for k, v in row.items()} for row in frame.to_dict("records")]

@@ -18,7 +18,7 @@ from analysis.claims.config import (
     SUPPORTED,
     ClaimsConfig,
 )
-from analysis.numbers import finite_interval, finite_or_none
+from analysis.numbers import finite_interval, finite_or_none, json_value
 from analysis.rates import wilson_ci
 from analysis.references import regression_to_mean_caveat
 from data.benchmarks import default_benchmarks
@@ -83,7 +83,7 @@ class ClaimResult:
             "claim": self.claim,
             "test": self.test,
             "group": self.group,
-            "details": {k: _jsonable(v) for k, v in self.details.items()},
+            "details": {k: json_value(v) for k, v in self.details.items()},
             "role": self.role,
             "p_value": finite_or_none(self.p_value),
             "p_adjusted": finite_or_none(self.p_adjusted),
@@ -106,16 +106,6 @@ def not_testable(
         caveats=(why,),
         group=group,
     )
-
-
-def _jsonable(v: object) -> object:
-    if isinstance(v, float | np.floating):
-        return finite_or_none(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    return v
 
 
 def share_verdict(
